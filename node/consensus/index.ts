@@ -1,0 +1,6 @@
+export {
+  assembleCommitCertificate,
+  checkCommitCertificate,
+  signCommitVote,
+  type CertificateProblem,
+} from './commit-certificate.js';
