@@ -198,6 +198,12 @@ export class ChainStore {
     const deletes = writes.filter((w) => w.value === null);
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // A checked-out client reports a dropped connection as an 'error' event as well as a failed
+    // query; unheard, that event would crash the process. The failed query carries the story.
+    const onConnectionError = (e: Error): void => {
+      broken = e;
+    };
+    client.on('error', onConnectionError);
     try {
       await client.query('BEGIN');
       await client.query(
@@ -252,10 +258,11 @@ export class ChainStore {
       await client.query('COMMIT');
       return { height: header.height, hash };
     } catch (cause) {
-      broken = await rollback(client, cause);
+      broken ??= await rollback(client, cause);
       throw commitError(header.height, cause);
     } finally {
-      // A client whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.off('error', onConnectionError);
+      // A client whose connection or rollback failed is in an unknown state: destroy, never reuse.
       client.release(broken);
     }
   }
