@@ -1,5 +1,6 @@
 import canonicalize from 'canonicalize';
 import { ProtocolError } from './errors.js';
+import { JSON_DEPTH_MAX } from './limits.js';
 
 /**
  * The ONE byte encoding used for every hash and signature: RFC 8785 JSON Canonicalization
@@ -52,8 +53,9 @@ export function decodeJson(bytes: Uint8Array, maxBytes: number, what: string): u
   } catch (cause) {
     throw new ProtocolError('PROTOCOL_MALFORMED', `${what} is not valid UTF-8`, undefined, { cause });
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (cause) {
     throw new ProtocolError(
       'PROTOCOL_MALFORMED',
@@ -64,4 +66,22 @@ export function decodeJson(bytes: Uint8Array, maxBytes: number, what: string): u
       },
     );
   }
+  if (jsonDepth(value) > JSON_DEPTH_MAX) {
+    throw new ProtocolError('PROTOCOL_MALFORMED', `${what} nests deeper than ${JSON_DEPTH_MAX} levels`);
+  }
+  return value;
+}
+
+/** Iterative, so a hostile document cannot overflow the stack while being measured. */
+function jsonDepth(root: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[root, 1]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [value, depth] = item;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > deepest) deepest = depth;
+    if (deepest > JSON_DEPTH_MAX) return deepest;
+    for (const child of Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }

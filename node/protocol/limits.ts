@@ -48,3 +48,5 @@ export const PEERS_MAX = 1024;
 /** Nested policy expressions: deep enough for any realistic policy, shallow enough to recurse safely. */
 export const POLICY_DEPTH_MAX = 8;
 export const POLICY_TERMS_MAX = 64;
+/** Nesting depth of any decoded JSON document; ours nest < 30 deep, and a cap keeps recursion safe. */
+export const JSON_DEPTH_MAX = 48;

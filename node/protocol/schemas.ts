@@ -124,11 +124,11 @@ export type PolicyExpr =
   | { readonly outOf: { readonly k: number; readonly of: readonly PolicyExpr[] } };
 
 /** Endorsement/admin policy over organisations: AND, OR, k-out-of-n, nested. */
-export const policySchema: z.ZodType<PolicyExpr> = z.lazy(() =>
+const policyTermSchema: z.ZodType<PolicyExpr> = z.lazy(() =>
   z.union([
     orgRefSchema,
-    z.object({ and: z.array(policySchema).min(1).max(L.POLICY_TERMS_MAX) }).strict(),
-    z.object({ or: z.array(policySchema).min(1).max(L.POLICY_TERMS_MAX) }).strict(),
+    z.object({ and: z.array(policyTermSchema).min(1).max(L.POLICY_TERMS_MAX) }).strict(),
+    z.object({ or: z.array(policyTermSchema).min(1).max(L.POLICY_TERMS_MAX) }).strict(),
     z
       .object({
         outOf: z
@@ -141,6 +141,17 @@ export const policySchema: z.ZodType<PolicyExpr> = z.lazy(() =>
       })
       .strict(),
   ]),
+);
+
+function policyDepth(policy: PolicyExpr): number {
+  if ('org' in policy) return 1;
+  const terms = 'and' in policy ? policy.and : 'or' in policy ? policy.or : policy.outOf.of;
+  return 1 + Math.max(...terms.map(policyDepth));
+}
+
+export const policySchema: z.ZodType<PolicyExpr> = policyTermSchema.refine(
+  (p) => policyDepth(p) <= L.POLICY_DEPTH_MAX,
+  `policy nests deeper than ${L.POLICY_DEPTH_MAX} levels`,
 );
 
 const portSchema = z.number().int().min(1).max(65_535);
