@@ -32,10 +32,12 @@ function decodeError(fn: () => unknown): ProtocolError {
   throw new Error('expected a ProtocolError');
 }
 
-/** Re-encodes `envelope` after `edit` mutates a deep copy of it. */
-function mutated(edit: (copy: Record<string, any>) => void): Buffer {
-  const copy = structuredClone(envelope) as Record<string, any>;
-  edit(copy);
+/** Re-encodes `envelope` with the field at `path` set to `value`. */
+function mutated(path: readonly string[], value: unknown): Buffer {
+  const copy = structuredClone(envelope) as unknown as Record<string, unknown>;
+  let at = copy;
+  for (const key of path.slice(0, -1)) at = at[key] as Record<string, unknown>;
+  at[path.at(-1) as string] = value;
   return canonicalBytes(copy);
 }
 
@@ -46,7 +48,7 @@ describe('decoding inbound structures', () => {
   });
 
   it('refuses an unknown protocol version and names the field', () => {
-    const err = decodeError(() => decodeEnvelope(mutated((e) => (e.payload.proposal.version = 2))));
+    const err = decodeError(() => decodeEnvelope(mutated(['payload', 'proposal', 'version'], 2)));
     expect(err.code).toBe('PROTOCOL_VERSION');
     expect(err.field).toBe('envelope.payload.proposal.version');
     expect(err.message).toBe(
@@ -55,25 +57,25 @@ describe('decoding inbound structures', () => {
   });
 
   it('refuses a hash of the wrong length', () => {
-    const err = decodeError(() => decodeEnvelope(mutated((e) => (e.payload.txId = 'ab'.repeat(31)))));
+    const err = decodeError(() => decodeEnvelope(mutated(['payload', 'txId'], 'ab'.repeat(31))));
     expect(err).toMatchObject({ code: 'PROTOCOL_SCHEMA', field: 'envelope.payload.txId' });
     expect(err.message).toContain('64 lowercase hex characters');
   });
 
   it('refuses a signature that is not 64 bytes of hex', () => {
-    const err = decodeError(() => decodeEnvelope(mutated((e) => (e.signature = 'ab'.repeat(70)))));
+    const err = decodeError(() => decodeEnvelope(mutated(['signature'], 'ab'.repeat(70))));
     expect(err.field).toBe('envelope.signature');
   });
 
   it('refuses unknown fields instead of carrying unsigned extras', () => {
-    const err = decodeError(() => decodeEnvelope(mutated((e) => (e.payload.proposal.admin = true))));
+    const err = decodeError(() => decodeEnvelope(mutated(['payload', 'proposal', 'admin'], true)));
     expect(err.field).toBe('envelope.payload.proposal');
     expect(err.message).toContain('admin');
   });
 
   it('refuses too many arguments, and an envelope over the byte limit before parsing', () => {
     const tooMany = decodeError(() =>
-      decodeEnvelope(mutated((e) => (e.payload.proposal.args = Array(65).fill('x')))),
+      decodeEnvelope(mutated(['payload', 'proposal', 'args'], Array(65).fill('x'))),
     );
     expect(tooMany.field).toBe('envelope.payload.proposal.args');
     const huge = Buffer.alloc(ENVELOPE_BYTES_MAX + 1, 0x20);
@@ -125,15 +127,25 @@ describe('block integrity', () => {
     checkBlockIntegrity(net.genesis);
     const block = net.genesis;
     const miscounted = { ...block, header: { ...block.header, txCount: 2 } };
-    expect(decodeError(() => checkBlockIntegrity(miscounted)).field).toBe('block.header.txCount');
+    expect(
+      decodeError(() => {
+        checkBlockIntegrity(miscounted);
+      }).field,
+    ).toBe('block.header.txCount');
     const swapped = { ...block, transactions: [envelope] };
-    expect(decodeError(() => checkBlockIntegrity(swapped)).field).toBe('block.header.dataHash');
+    expect(
+      decodeError(() => {
+        checkBlockIntegrity(swapped);
+      }).field,
+    ).toBe('block.header.dataHash');
     const relabelled = structuredClone(envelope);
     relabelled.payload.txId = block.transactions[0]!.payload.txId;
     const withWrongId = { ...block, transactions: [relabelled] };
     withWrongId.header = { ...block.header, dataHash: merkleRoot([envelopeHash(relabelled)]) };
-    expect(decodeError(() => checkBlockIntegrity(withWrongId)).field).toBe(
-      'block.transactions.0.payload.txId',
-    );
+    expect(
+      decodeError(() => {
+        checkBlockIntegrity(withWrongId);
+      }).field,
+    ).toBe('block.transactions.0.payload.txId');
   });
 });
