@@ -300,7 +300,8 @@ describe('commits are all-or-nothing', () => {
       await locker.query('BEGIN');
       await locker.query(`LOCK TABLE "${store.schema}".state IN ACCESS EXCLUSIVE MODE`);
       const commit = store.appendBlock({ block, validationCodes: [0, 0], commitCertificate });
-      const pid = await waitForLockedBackend(locker, store.schema);
+      // Watch from a third connection: inside the locker's transaction pg_stat_activity is a frozen snapshot.
+      const pid = await superuser((watcher) => waitForLockedBackend(watcher, store.schema));
       await locker.query('SELECT pg_terminate_backend($1)', [pid]);
       await expect(commit).rejects.toMatchObject({ code: 'LEDGER_COMMIT_FAILED' });
     } finally {
@@ -318,15 +319,15 @@ describe('commits are all-or-nothing', () => {
   });
 });
 
-/** Polls pg_stat_activity (bounded) until a backend is blocked on a lock in `schema`'s state table. */
+/** Polls pg_stat_activity until a backend waits on a lock in `schema`'s state table; gives up after 20 s. */
 async function waitForLockedBackend(client: pg.Client, schema: string): Promise<number> {
-  for (let attempt = 0; attempt < 500; attempt++) {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
     const { rows } = await client.query<{ pid: number }>(
       `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
       [`%"${schema}".state%`],
     );
     if (rows[0] !== undefined) return rows[0].pid;
-    await new Promise((resolve) => setImmediate(resolve));
   }
   throw new Error('the commit never blocked on the state table lock');
 }
