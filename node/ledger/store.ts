@@ -7,6 +7,7 @@ import {
   decodeCommitCertificate,
   decodeEnvelope,
   isValidationCode,
+  sha256Hex,
   type Block,
   type CommitCertificate,
   type Envelope,
@@ -164,7 +165,12 @@ export class ChainStore {
   async appendBlock(commit: BlockCommit): Promise<ChainHead> {
     const { block, validationCodes, commitCertificate } = commit;
     const { header } = block;
-    checkBlockIntegrity(block);
+    // Encode each envelope once: the same bytes are hashed for the Merkle check and stored.
+    const encoded = block.transactions.map((e) => canonicalBytes(e));
+    checkBlockIntegrity(
+      block,
+      encoded.map((bytes) => sha256Hex(bytes)),
+    );
     if (validationCodes.length !== block.transactions.length) {
       throw new LedgerError(
         'LEDGER_BAD_BLOCK',
@@ -228,7 +234,7 @@ export class ChainStore {
           [
             header.height,
             block.transactions.map((e) => Buffer.from(e.payload.txId, 'hex')),
-            block.transactions.map((e) => canonicalBytes(e)),
+            encoded,
             validationCodes,
           ],
         );

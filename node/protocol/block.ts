@@ -89,7 +89,11 @@ export function buildGenesisBlock(configEnvelope: Envelope, timestampMs: number)
  * Checks what a block says about itself: tx count, Merkle root, and each envelope's txId.
  * Signatures and permissions are the validator's job, not the decoder's.
  */
-export function checkBlockIntegrity(block: Block): void {
+export function checkBlockIntegrity(
+  block: Block,
+  /** Callers that already encoded the envelopes pass their hashes to skip re-encoding them. */
+  leafHashes: readonly string[] = block.transactions.map(envelopeHash),
+): void {
   const { header, transactions } = block;
   if (header.txCount !== transactions.length) {
     throw new ProtocolError(
@@ -98,7 +102,7 @@ export function checkBlockIntegrity(block: Block): void {
       'block.header.txCount',
     );
   }
-  const root = merkleRoot(transactions.map(envelopeHash));
+  const root = merkleRoot(leafHashes);
   if (root !== header.dataHash) {
     throw new ProtocolError(
       'PROTOCOL_INCONSISTENT',

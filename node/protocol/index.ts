@@ -9,3 +9,4 @@ export * from './signing-domain.js';
 export * from './types.js';
 export * from './validation-code.js';
 export * from './membership.js';
+export * from './policy.js';

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { registerBench } from './commands/bench.js';
+import { registerDemo } from './commands/demo.js';
+import { registerNetworkInit } from './commands/network-init.js';
+import { registerVerify } from './commands/verify.js';
+import { errorLine } from './errors.js';
+
+const program = new Command('chainnode')
+  .description(
+    'Chainnode: a permissioned BFT ledger — nodes over mutual TLS, a hash-linked chain in PostgreSQL',
+  )
+  .option('--dir <dir>', 'network directory (default: $CHAINNODE_DIR or ./.chainnode)')
+  .option('--debug', 'print stack traces of errors')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerNetworkInit(program.command('network').description('create and inspect network configurations'));
+registerDemo(program);
+registerVerify(program);
+registerBench(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // commander has already printed its one-line message (or the help/version text).
+    process.exitCode = error.exitCode;
+  } else {
+    process.stderr.write(`${errorLine(error, program.opts<{ debug?: boolean }>().debug === true)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,24 @@
+export { ConfigError, type ConfigErrorCode } from './errors.js';
+export {
+  caDir,
+  loadNetworkDir,
+  NETWORK_FILE,
+  nodeDir,
+  readNodeIdentity,
+  readUserIdentity,
+  userDir,
+  writeNetworkDir,
+  type NodeIdentityFiles,
+} from './network-dir.js';
+export {
+  genesisFromNetworkFile,
+  loadNetworkFile,
+  NETWORK_FILE_BYTES_MAX,
+  networkFileFromGenesis,
+  networkFileSchema,
+  parseNetworkFile,
+  renderNetworkFile,
+  type LoadedNetwork,
+  type NetworkFile,
+} from './network-file.js';
+export { approvalProblems, configProblems } from './validate.js';

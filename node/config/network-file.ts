@@ -1,0 +1,146 @@
+import { readFile, stat } from 'node:fs/promises';
+import YAML from 'yaml';
+import { z } from 'zod';
+import {
+  approvalSchema,
+  blockHash,
+  buildGenesisBlock,
+  configTxId,
+  CONFIG_BYTES_MAX,
+  identitySchema,
+  networkConfigSchema,
+  parseWith,
+  ProtocolError,
+  PROTOCOL_VERSION,
+  SIGNATURES_MAX,
+  signatureSchema,
+  timestampMsSchema,
+  versionSchema,
+  type Block,
+  type Envelope,
+  type Hash,
+  type NetworkConfig,
+} from '../protocol/index.js';
+import { ConfigError } from './errors.js';
+import { approvalProblems, configProblems } from './validate.js';
+
+/** network.yaml is the genesis block in a form people can read and diff. */
+export const NETWORK_FILE_BYTES_MAX = 2 * CONFIG_BYTES_MAX;
+/** YAML aliases can expand exponentially ("billion laughs"); a config needs few if any. */
+const YAML_ALIASES_MAX = 16;
+
+export const networkFileSchema = z
+  .object({
+    version: versionSchema,
+    createdAtMs: timestampMsSchema,
+    config: networkConfigSchema,
+    genesis: z
+      .object({
+        creator: identitySchema,
+        approvals: z.array(approvalSchema).min(1).max(SIGNATURES_MAX),
+        signature: signatureSchema,
+      })
+      .strict(),
+  })
+  .strict();
+
+export type NetworkFile = z.infer<typeof networkFileSchema>;
+
+export interface LoadedNetwork {
+  readonly path: string;
+  readonly config: NetworkConfig;
+  readonly genesis: Block;
+  readonly genesisHash: Hash;
+}
+
+export function networkFileFromGenesis(genesis: Block): NetworkFile {
+  const envelope = genesis.transactions[0];
+  if (genesis.header.height !== 0 || envelope?.payload.type !== 'config') {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      'not a genesis block: height 0 with one config transaction expected',
+    );
+  }
+  const { creator, config, approvals } = envelope.payload;
+  return {
+    version: PROTOCOL_VERSION,
+    createdAtMs: genesis.header.timestampMs,
+    config,
+    genesis: { creator, approvals, signature: envelope.signature },
+  };
+}
+
+export function genesisFromNetworkFile(file: NetworkFile): Block {
+  const { creator, approvals, signature } = file.genesis;
+  const envelope: Envelope = {
+    payload: {
+      version: PROTOCOL_VERSION,
+      type: 'config',
+      txId: configTxId(creator, file.config),
+      creator,
+      config: file.config,
+      approvals,
+    },
+    signature,
+  };
+  return buildGenesisBlock(envelope, file.createdAtMs);
+}
+
+export function renderNetworkFile(genesis: Block): string {
+  const file = networkFileFromGenesis(genesis);
+  const doc = new YAML.Document(file);
+  doc.commentBefore =
+    ' Chainnode network configuration: the content of the genesis block, signed by the admins\n' +
+    ' of the organisations. Any edit invalidates the signatures; change a running network with\n' +
+    ' config transactions instead.';
+  return doc.toString({ lineWidth: 0 });
+}
+
+/**
+ * Reads and fully validates network.yaml: syntax, schema, cross-references, every node
+ * certificate against its org CA, and the admins' signatures under the admin policy.
+ */
+export async function loadNetworkFile(path: string, options: { at?: Date } = {}): Promise<LoadedNetwork> {
+  let text: string;
+  try {
+    const info = await stat(path);
+    if (info.size > NETWORK_FILE_BYTES_MAX) {
+      throw new ConfigError(
+        'CONFIG_READ',
+        `${path} is ${info.size} bytes, over the ${NETWORK_FILE_BYTES_MAX}-byte limit`,
+      );
+    }
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    if (cause instanceof ConfigError) throw cause;
+    throw new ConfigError('CONFIG_READ', `cannot read ${path}: ${(cause as Error).message}`, [], { cause });
+  }
+  return parseNetworkFile(text, path, options.at ?? new Date());
+}
+
+export function parseNetworkFile(text: string, path: string, at: Date): LoadedNetwork {
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text, { maxAliasCount: YAML_ALIASES_MAX, prettyErrors: true, uniqueKeys: true });
+  } catch (cause) {
+    throw new ConfigError('CONFIG_SYNTAX', `${path} is not valid YAML: ${(cause as Error).message}`, [], {
+      cause,
+    });
+  }
+  let file: NetworkFile;
+  try {
+    file = parseWith(networkFileSchema, raw, 'network');
+  } catch (cause) {
+    if (!(cause instanceof ProtocolError)) throw cause;
+    throw new ConfigError('CONFIG_SCHEMA', `${path}: ${cause.message}`, [], { cause });
+  }
+  const genesis = genesisFromNetworkFile(file);
+  const envelope = genesis.transactions[0] as Envelope;
+  const problems = [
+    ...configProblems(file.config, at),
+    ...approvalProblems(envelope, file.config, file.config.policies.admin, at).map((p) => `genesis.${p}`),
+  ];
+  if (problems.length > 0)
+    throw new ConfigError('CONFIG_INVALID', `${path} is not a valid network configuration`, problems);
+  return { path, config: file.config, genesis, genesisHash: blockHash(genesis.header) };
+}
