@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerDemo } from './commands/demo.js';
 import { registerNetworkInit } from './commands/network-init.js';
+import { registerNode } from './commands/node.js';
 import { registerVerify } from './commands/verify.js';
 import { errorLine } from './errors.js';
 
@@ -16,6 +17,7 @@ const program = new Command('chainnode')
   .exitOverride();
 
 registerNetworkInit(program.command('network').description('create and inspect network configurations'));
+registerNode(program);
 registerDemo(program);
 registerVerify(program);
 registerBench(program);

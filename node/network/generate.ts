@@ -87,16 +87,42 @@ const ORDERER_PORT_BASE = 7050;
 const PEER_PORT_BASE = 7150;
 const API_PORT_OFFSET = 1000;
 
-export function defaultAddress(role: NodeRole, _name: string, index: number): NodeAddress {
-  const port = (role === 'orderer' ? ORDERER_PORT_BASE : PEER_PORT_BASE) + index;
-  return {
-    host: '127.0.0.1',
-    port,
-    apiPort: port + API_PORT_OFFSET,
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1'],
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_BASE_PORT = ORDERER_PORT_BASE;
+/** Largest port a network may take: its last peer's API port. */
+const PORT_MAX = 65_535;
+
+/**
+ * Addresses for a network on one host: orderers from `basePort`, peers 100 above, API ports
+ * 1000 above each. Any 127.x.y.z works as a host, so tests can run networks side by side.
+ */
+export function localAddresses(
+  host: string = DEFAULT_HOST,
+  basePort: number = DEFAULT_BASE_PORT,
+): (role: NodeRole, name: string, index: number) => NodeAddress {
+  if (
+    !Number.isInteger(basePort) ||
+    basePort < 1 ||
+    basePort + API_PORT_OFFSET + 2 * (PEER_PORT_BASE - ORDERER_PORT_BASE) > PORT_MAX
+  ) {
+    throw new RangeError(
+      `base port ${basePort} leaves no room for the network's ports below ${PORT_MAX + 1}`,
+    );
+  }
+  const isIp = /^[0-9.]+$/.test(host) || host.includes(':');
+  return (role, _name, index) => {
+    const port = basePort + (role === 'orderer' ? 0 : PEER_PORT_BASE - ORDERER_PORT_BASE) + index;
+    return {
+      host,
+      port,
+      apiPort: port + API_PORT_OFFSET,
+      dnsNames: isIp ? ['localhost'] : [host, 'localhost'],
+      ipAddresses: isIp ? [host] : [DEFAULT_HOST],
+    };
   };
 }
+
+export const defaultAddress = localAddresses();
 
 export function ordererName(index: number): NodeName {
   return `orderer${index}` as NodeName;

@@ -10,6 +10,7 @@ export const SigningDomain = {
   configApproval: 'config-approval',
   commitVote: 'commit-vote',
   consensus: 'consensus',
+  nodeMessage: 'node-message',
 } as const;
 
 export type SigningDomain = (typeof SigningDomain)[keyof typeof SigningDomain];

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { writeNetworkDir } from '../../config/index.js';
 import {
+  DEFAULT_BASE_PORT,
+  DEFAULT_HOST,
+  localAddresses,
   DEFAULT_ORDERERS,
   DEFAULT_ORGS,
   DEFAULT_PEERS_PER_ORG,
@@ -31,6 +34,13 @@ export function registerNetworkInit(network: Command): void {
     .option('--peers-per-org <n>', 'peers per organisation', integerOption(0, 64), DEFAULT_PEERS_PER_ORG)
     .option('--network-id <id>', 'network name', 'chainnode')
     .option('--validity-days <days>', 'certificate lifetime', integerOption(1, 3650), DEFAULT_VALIDITY_DAYS)
+    .option('--host <host>', 'address every node listens on (a 127.x.y.z or a DNS name)', DEFAULT_HOST)
+    .option(
+      '--base-port <port>',
+      'first orderer port; peers start 100 above, APIs 1000 above',
+      integerOption(1, 63_000),
+      DEFAULT_BASE_PORT,
+    )
     .option('--out <dir>', 'directory to write (default: --dir, $CHAINNODE_DIR or ./.chainnode)')
     .option('--json', 'print a JSON summary')
     .action(
@@ -43,6 +53,8 @@ export function registerNetworkInit(network: Command): void {
           validityDays: number;
           out?: string;
           json?: boolean;
+          host: string;
+          basePort: number;
         },
         cmd: Command,
       ) => {
@@ -53,6 +65,7 @@ export function registerNetworkInit(network: Command): void {
           peersPerOrg: opts.peersPerOrg,
           networkId: opts.networkId,
           validityDays: opts.validityDays,
+          address: localAddresses(opts.host, opts.basePort),
         });
         const file = await writeNetworkDir(dir, material);
         const nodes = [...material.orderers, ...material.peers].map((n) => ({
