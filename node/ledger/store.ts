@@ -330,6 +330,36 @@ export class ChainStore {
       : { key, value: row.value, version: { height: row.version_height, txIndex: row.version_tx } };
   }
 
+  /** Committed versions of many keys in one round trip; absent keys are missing from the map. */
+  async stateVersions(keys: readonly { ns: string; key: string }[]): Promise<Map<string, StateVersion>> {
+    const out = new Map<string, StateVersion>();
+    if (keys.length === 0) return out;
+    const { rows } = await this.pool.query<{
+      namespace: string;
+      key: string;
+      version_height: number;
+      version_tx: number;
+    }>(
+      `SELECT s.namespace, s.key, s.version_height, s.version_tx
+       FROM ${this.t.state} s JOIN unnest($1::text[], $2::text[]) AS k(namespace, key)
+         ON s.namespace = k.namespace AND s.key = k.key`,
+      [keys.map((k) => k.ns), keys.map((k) => k.key)],
+    );
+    for (const r of rows)
+      out.set(`${r.namespace}\u0000${r.key}`, { height: r.version_height, txIndex: r.version_tx });
+    return out;
+  }
+
+  /** Which of these transaction ids are already in the chain, with any validation code. */
+  async knownTxIds(txIds: readonly string[]): Promise<Set<string>> {
+    if (txIds.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ tx_id: Buffer }>(
+      `SELECT DISTINCT tx_id FROM ${this.t.transactions} WHERE tx_id = ANY($1::bytea[])`,
+      [txIds.map((id) => Buffer.from(id, 'hex'))],
+    );
+    return new Set(rows.map((r) => r.tx_id.toString('hex')));
+  }
+
   /** Keys in [start, end) of one namespace in byte order (collation "C"), at most `limit`. */
   async rangeState(
     ns: string,

@@ -1,19 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import type { SigningKey } from '../crypto/index.js';
-import {
-  canonicalBytes,
-  proposalTxId,
-  PROTOCOL_VERSION,
-  sha256Hex,
-  SigningDomain,
-  type Envelope,
-  type Hash,
-  type Identity,
-  type InvokePayload,
-  type Proposal,
-  type ProposalResponse,
-  type WriteEntry,
-} from '../protocol/index.js';
+import { sha256Hex, type Envelope, type Hash, type WriteEntry } from '../protocol/index.js';
+import { invokeEnvelope, type Signer } from './invoke.js';
 
 /** The sketch's trade: ISIN, buyer and seller as SHA-256 hashes, price and volume. */
 export interface Trade {
@@ -22,11 +8,6 @@ export interface Trade {
   readonly seller: Hash;
   readonly price: number;
   readonly volume: number;
-}
-
-export interface Signer {
-  readonly identity: Identity;
-  readonly key: SigningKey;
 }
 
 /** A deterministic stream of plausible trades (Danish ISINs, a few buyers and sellers). */
@@ -40,52 +21,27 @@ export function sampleTrade(i: number): Trade {
   };
 }
 
-/**
- * A fully signed `trade.record` transaction as the execute phase would produce it: the client's
- * proposal, the write set recording the trade, and one endorsement per endorser. Used by the
- * benchmarks and the demo to exercise the ledger without running contracts.
- */
+/** A signed `trade.record` transaction whose write set records `trade` under `trade~<txId>`. */
 export function tradeEnvelope(
   client: Signer,
   endorsers: readonly Signer[],
   trade: Trade,
   extraWrites: readonly WriteEntry[] = [],
 ): Envelope {
-  const proposal: Proposal = {
-    version: PROTOCOL_VERSION,
+  return invokeEnvelope(client, endorsers, {
     contract: 'trade',
     fn: 'record',
     args: [trade.isin, trade.buyer, trade.seller, String(trade.price), String(trade.volume)],
-    nonce: randomBytes(24).toString('hex'),
-    creator: client.identity,
-    timestampMs: Date.now(),
-  };
-  const txId = proposalTxId(proposal);
-  const response: ProposalResponse = {
-    version: PROTOCOL_VERSION,
-    proposalHash: txId as string as Hash,
-    rwset: {
-      reads: [],
-      writes: [
-        { ns: 'trade', key: `trade~${txId}`, value: Buffer.from(JSON.stringify(trade)).toString('base64') },
-        ...extraWrites,
-      ],
-    },
-    result: txId,
-    events: [{ name: 'TradeRecorded', payload: txId }],
-  };
-  const responseBytes = canonicalBytes(response);
-  const endorsements = endorsers.map((e) => ({
-    endorser: e.identity,
-    signature: e.key.sign(SigningDomain.response, responseBytes),
-  }));
-  const payload: InvokePayload = {
-    version: PROTOCOL_VERSION,
-    type: 'invoke',
-    txId,
-    proposal,
-    response,
-    endorsements,
-  };
-  return { payload, signature: client.key.sign(SigningDomain.envelope, canonicalBytes(payload)) };
+    outcome: (txId) => ({
+      rwset: {
+        reads: [],
+        writes: [
+          { ns: 'trade', key: `trade~${txId}`, value: Buffer.from(JSON.stringify(trade)).toString('base64') },
+          ...extraWrites,
+        ],
+      },
+      result: txId,
+      events: [{ name: 'TradeRecorded', payload: txId }],
+    }),
+  });
 }

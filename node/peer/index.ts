@@ -1,0 +1,3 @@
+export { IDENTITY_CACHE_ENTRIES_MAX, MembershipVerifier, type IdentityVerdict } from './identities.js';
+export { prefetchValidationContext } from './prefetch.js';
+export { stateKey, validateBlock, type BlockValidation, type ValidationContext } from './validate.js';
