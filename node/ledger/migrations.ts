@@ -118,6 +118,15 @@ CREATE TRIGGER transactions_no_truncate BEFORE TRUNCATE ON ${s}.transactions
   FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_rewrite();
 `,
   },
+  {
+    version: 2,
+    name: 'find the configuration in force without scanning the chain',
+    sql: (s) => `
+ALTER TABLE ${s}.transactions ADD COLUMN is_config boolean NOT NULL DEFAULT false;
+CREATE INDEX transactions_valid_config ON ${s}.transactions (height DESC, tx_index DESC)
+  WHERE is_config AND validation_code = 0;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;

@@ -12,6 +12,7 @@ import {
   type CommitCertificate,
   type Envelope,
   type Hash,
+  type NetworkConfig,
   type StateVersion,
   type TxId,
 } from '../protocol/index.js';
@@ -228,14 +229,16 @@ export class ChainStore {
       if (block.transactions.length > 0) {
         // One statement for all rows: a block costs a handful of round trips, not one per transaction.
         await client.query(
-          `INSERT INTO ${this.t.transactions} (height, tx_index, tx_id, envelope, validation_code)
-           SELECT $1, i - 1, tx_id, envelope, code
-           FROM unnest($2::bytea[], $3::bytea[], $4::smallint[]) WITH ORDINALITY AS u(tx_id, envelope, code, i)`,
+          `INSERT INTO ${this.t.transactions} (height, tx_index, tx_id, envelope, validation_code, is_config)
+           SELECT $1, i - 1, tx_id, envelope, code, is_config
+           FROM unnest($2::bytea[], $3::bytea[], $4::smallint[], $5::boolean[])
+             WITH ORDINALITY AS u(tx_id, envelope, code, is_config, i)`,
           [
             header.height,
             block.transactions.map((e) => Buffer.from(e.payload.txId, 'hex')),
             encoded,
             validationCodes,
+            block.transactions.map((e) => e.payload.type === 'config'),
           ],
         );
       }
@@ -300,6 +303,27 @@ export class ChainStore {
       commitCertificate: row.commit_cert === null ? null : decodeCommitCertificate(row.commit_cert),
       createdAt: row.created_at,
     };
+  }
+
+  /**
+   * The configuration in force after the head: the newest valid config transaction (the
+   * genesis block holds the first). Null only for an empty chain.
+   */
+  async latestConfig(): Promise<{ config: NetworkConfig; height: number } | null> {
+    const { rows } = await this.pool.query<{ envelope: Buffer; height: number }>(
+      `SELECT envelope, height FROM ${this.t.transactions}
+       WHERE is_config AND validation_code = 0 ORDER BY height DESC, tx_index DESC LIMIT 1`,
+    );
+    const row = rows[0];
+    if (row === undefined) return null;
+    const envelope = decodeEnvelope(row.envelope);
+    if (envelope.payload.type !== 'config') {
+      throw new LedgerError(
+        'LEDGER_CORRUPT_ROW',
+        `block ${row.height}: a row marked config holds a ${envelope.payload.type} transaction`,
+      );
+    }
+    return { config: envelope.payload.config, height: row.height };
   }
 
   /** The final (non-duplicate) occurrence of a transaction id, if any. */

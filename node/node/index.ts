@@ -1,3 +1,18 @@
 export { Channel, splitChannel, withChannel } from './channel.js';
-export { openStatus, signStatus, type SignedStatus, type StatusMessage } from './messages.js';
-export { ChainNode, TamperedChainError, type NodeOptions, type PeerStatus } from './node.js';
+export { DeliveryServer, SUBSCRIBERS_MAX } from './delivery.js';
+export {
+  DELIVER_BLOCKS_MAX,
+  decodeNodeMessage,
+  encodeBlock,
+  encodeDeliver,
+  encodeStatus,
+  type NodeMessage,
+  type StatusMessage,
+} from './messages.js';
+export {
+  ChainNode,
+  TamperedChainError,
+  type NodeOptions,
+  type PeerStatus,
+  type RoleHandlers,
+} from './node.js';

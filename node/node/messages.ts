@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import type { CertificateKeyCache, SigningKey } from '../crypto/index.js';
 import {
+  BLOCK_BYTES_MAX,
+  blockSchema,
   canonicalBytes,
+  commitCertificateSchema,
   decodeJson,
   hashSchema,
   heightSchema,
@@ -12,17 +15,23 @@ import {
   SigningDomain,
   timestampMsSchema,
   versionSchema,
+  type Block,
+  type CommitCertificate,
   type NodeName,
 } from '../protocol/index.js';
 
 /**
- * Node-to-node messages that are not consensus votes: what a node tells its peers about itself.
- * Every one is signed by its sender, so it can be shown to a third party, and its `from` must
- * match the identity the TLS link authenticated.
+ * Node-channel messages: what a node says about itself (status, signed so it can be shown to a
+ * third party) and block delivery (blocks travel with their commit certificates, which prove
+ * finality whoever relays them). The link has already authenticated the sender.
  */
-export const STATUS_MESSAGE_BYTES_MAX = 4 * 1024;
 
-export const statusMessageSchema = z
+/** Blocks one delivery request may ask for: bounds what a server queues for one subscriber. */
+export const DELIVER_BLOCKS_MAX = 64;
+/** A block message: a maximal block plus its certificate and framing. */
+export const NODE_MESSAGE_BYTES_MAX = BLOCK_BYTES_MAX + 64 * 1024;
+
+export const statusSchema = z
   .object({
     version: versionSchema,
     type: z.literal('status'),
@@ -34,43 +43,67 @@ export const statusMessageSchema = z
   })
   .strict();
 
-export const signedStatusSchema = z
-  .object({ message: statusMessageSchema, signature: signatureSchema })
+const signedStatusMessage = z
+  .object({ type: z.literal('status'), status: statusSchema, signature: signatureSchema })
+  .strict();
+/** "Send me up to `count` final blocks from `fromHeight`, and the next ones as they become final." */
+const deliverMessage = z
+  .object({
+    type: z.literal('deliver'),
+    fromHeight: heightSchema,
+    count: z.number().int().min(1).max(DELIVER_BLOCKS_MAX),
+  })
+  .strict();
+const blockMessage = z
+  .object({ type: z.literal('block'), block: blockSchema, certificate: commitCertificateSchema.nullable() })
   .strict();
 
-export type StatusMessage = z.infer<typeof statusMessageSchema>;
-export type SignedStatus = z.infer<typeof signedStatusSchema>;
+export const nodeMessageSchema = z.discriminatedUnion('type', [
+  signedStatusMessage,
+  deliverMessage,
+  blockMessage,
+]);
 
-export function signStatus(key: SigningKey, message: Omit<StatusMessage, 'version' | 'type'>): Buffer {
-  const full: StatusMessage = { version: PROTOCOL_VERSION, type: 'status', ...message };
-  const signed: SignedStatus = {
-    message: full,
-    signature: key.sign(SigningDomain.nodeMessage, canonicalBytes(full)),
-  };
-  return canonicalBytes(signed);
+export type StatusMessage = z.infer<typeof statusSchema>;
+export type NodeMessage = z.infer<typeof nodeMessageSchema>;
+
+export function decodeNodeMessage(bytes: Uint8Array): NodeMessage {
+  return parseWith(
+    nodeMessageSchema,
+    decodeJson(bytes, NODE_MESSAGE_BYTES_MAX, 'nodeMessage'),
+    'nodeMessage',
+  );
 }
 
-export type StatusVerdict = { ok: true; status: StatusMessage } | { ok: false; problem: string };
+export function encodeStatus(key: SigningKey, status: Omit<StatusMessage, 'version' | 'type'>): Buffer {
+  const full: StatusMessage = { version: PROTOCOL_VERSION, type: 'status', ...status };
+  return canonicalBytes({
+    type: 'status',
+    status: full,
+    signature: key.sign(SigningDomain.nodeMessage, canonicalBytes(full)),
+  });
+}
 
-/** Decodes and authenticates a status from `sender`, whose certificate is `senderCert`. */
-export function openStatus(
-  bytes: Uint8Array,
+export function encodeDeliver(fromHeight: number, count: number): Buffer {
+  return canonicalBytes({ type: 'deliver', fromHeight, count });
+}
+
+export function encodeBlock(block: Block, certificate: CommitCertificate | null): Buffer {
+  return canonicalBytes({ type: 'block', block, certificate });
+}
+
+/** Checks a status really is from the member the link authenticated; returns the problem or null. */
+export function statusProblem(
+  message: Extract<NodeMessage, { type: 'status' }>,
   sender: NodeName,
   senderCert: string,
   keys: CertificateKeyCache,
-): StatusVerdict {
-  let signed: SignedStatus;
-  try {
-    signed = parseWith(signedStatusSchema, decodeJson(bytes, STATUS_MESSAGE_BYTES_MAX, 'status'), 'status');
-  } catch (e) {
-    return { ok: false, problem: (e as Error).message };
-  }
-  if (signed.message.from !== sender)
-    return { ok: false, problem: `status claims to be from ${signed.message.from}` };
+): string | null {
+  if (message.status.from !== sender) return `status claims to be from ${message.status.from}`;
   if (
-    !keys.get(senderCert).verify(SigningDomain.nodeMessage, canonicalBytes(signed.message), signed.signature)
+    !keys.get(senderCert).verify(SigningDomain.nodeMessage, canonicalBytes(message.status), message.signature)
   ) {
-    return { ok: false, problem: 'status signature does not verify' };
+    return 'status signature does not verify';
   }
-  return { ok: true, status: signed.message };
+  return null;
 }

@@ -10,10 +10,23 @@ import {
   type ChainHead,
   type DatabaseHandle,
 } from '../ledger/index.js';
-import { ValidationCode, type NodeName } from '../protocol/index.js';
-import { Transport, type PeerIdentity } from '../transport/index.js';
+import {
+  ValidationCode,
+  type Block,
+  type CommitCertificate,
+  type NetworkConfig,
+  type NodeName,
+} from '../protocol/index.js';
+import { Transport, type PeerIdentity, type SendResult } from '../transport/index.js';
 import { Channel, splitChannel, withChannel } from './channel.js';
-import { openStatus, signStatus, type StatusMessage } from './messages.js';
+import { DeliveryServer } from './delivery.js';
+import {
+  decodeNodeMessage,
+  encodeDeliver,
+  encodeStatus,
+  statusProblem,
+  type StatusMessage,
+} from './messages.js';
 
 export interface NodeOptions {
   /** Path of network.yaml; the node's key is read from the network directory beside it. */
@@ -28,6 +41,13 @@ export interface NodeOptions {
   /** Recheck the whole stored chain before serving (default true): refuse to run on a tampered database. */
   readonly verifyOnStart?: boolean;
   readonly logger: Logger;
+}
+
+/** What a role (orderer, peer) hears from the node it runs in. */
+export interface RoleHandlers {
+  onBlock?(from: PeerIdentity, block: Block, certificate: CommitCertificate | null): void;
+  onConsensus?(from: PeerIdentity, body: Buffer): void;
+  onPeerStatus?(from: PeerIdentity, status: PeerStatus): void;
 }
 
 export interface PeerStatus {
@@ -48,8 +68,11 @@ export class TamperedChainError extends Error {
  */
 export class ChainNode {
   private readonly peers = new Map<string, PeerStatus>();
-  private readonly keys = new CertificateKeyCache();
+  readonly keys = new CertificateKeyCache();
   private stopping: Promise<void> | undefined;
+  private readonly delivery: DeliveryServer;
+  private readonly handlers: RoleHandlers[] = [];
+  private configInForce: NetworkConfig;
 
   private constructor(
     readonly name: NodeName,
@@ -60,8 +83,16 @@ export class ChainNode {
     readonly store: ChainStore,
     private head: ChainHead,
     private transport: Transport | undefined,
-    private readonly logger: Logger,
-  ) {}
+    readonly logger: Logger,
+    config: NetworkConfig,
+  ) {
+    this.configInForce = config;
+    this.delivery = new DeliveryServer(
+      store,
+      (to, body) => this.send(to, Channel.node, body),
+      logger.child({ component: 'delivery' }),
+    );
+  }
 
   static async start(options: NodeOptions): Promise<ChainNode> {
     const log = options.logger;
@@ -83,6 +114,7 @@ export class ChainNode {
         schema: options.schema ?? nodeSchema(identity.entry.name),
       });
       const head = await ChainNode.initialiseChain(store, network, options.verifyOnStart ?? true, log);
+      const config = (await store.latestConfig())?.config ?? network.config;
       const node = new ChainNode(
         identity.entry.name,
         identity.role,
@@ -93,9 +125,10 @@ export class ChainNode {
         head,
         undefined,
         log,
+        config,
       );
       node.transport = await Transport.start({
-        config: network.config,
+        config,
         name: identity.entry.name,
         keyPem: identity.keyPem,
         logger: log.child({ component: 'transport' }),
@@ -108,6 +141,7 @@ export class ChainNode {
         },
         onPeerDown: (peer, reason) => {
           log.info({ peer: peer.name, reason }, 'peer down');
+          node.delivery.forget(peer.name);
         },
       });
       log.info(
@@ -169,6 +203,11 @@ export class ChainNode {
     return this.head;
   }
 
+  /** The configuration in force for the next block. */
+  get config(): NetworkConfig {
+    return this.configInForce;
+  }
+
   /** The latest signed status each peer sent us. */
   peerStatuses(): ReadonlyMap<string, PeerStatus> {
     return this.peers;
@@ -178,46 +217,124 @@ export class ChainNode {
     return this.transport?.connectedPeers() ?? [];
   }
 
+  /** A role (orderer, peer) plugs in here to hear blocks, consensus messages and peer news. */
+  addHandlers(handlers: RoleHandlers): void {
+    this.handlers.push(handlers);
+  }
+
+  send(to: string, channel: Channel, body: Uint8Array): SendResult {
+    return this.transport?.send(to, withChannel(channel, body)) ?? 'closed';
+  }
+
+  broadcast(channel: Channel, body: Uint8Array): void {
+    this.transport?.broadcast(withChannel(channel, body));
+  }
+
+  /** Asks `from` for up to `count` final blocks starting at `fromHeight`. */
+  requestBlocks(from: string, fromHeight: number, count: number): SendResult {
+    return this.send(from, Channel.node, encodeDeliver(fromHeight, count));
+  }
+
+  /**
+   * Commits a final block with its validation codes, then tells subscribers and peers. The
+   * caller has checked the certificate and computed the codes; the store re-checks the link.
+   */
+  async commitBlock(
+    block: Block,
+    codes: readonly number[],
+    certificate: CommitCertificate,
+    nextConfig?: NetworkConfig,
+  ): Promise<ChainHead> {
+    this.head = await this.store.appendBlock({
+      block,
+      validationCodes: codes,
+      commitCertificate: certificate,
+    });
+    if (nextConfig !== undefined && nextConfig.sequence !== this.configInForce.sequence) {
+      this.configInForce = nextConfig;
+      this.transport?.updateConfig(nextConfig);
+      this.logger.info(
+        { sequence: nextConfig.sequence, height: block.header.height },
+        'configuration changed',
+      );
+    }
+    this.delivery.committed();
+    this.broadcastStatus();
+    return this.head;
+  }
+
+  private broadcastStatus(): void {
+    this.broadcast(Channel.node, this.statusBody());
+  }
+
   private sendStatus(to: string): void {
-    const body = signStatus(this.key, {
+    this.send(to, Channel.node, this.statusBody());
+  }
+
+  private statusBody(): Buffer {
+    return encodeStatus(this.key, {
       from: this.name,
       genesisHash: this.network.genesisHash,
       height: this.head.height,
       headHash: this.head.hash,
       sentAtMs: Date.now(),
     });
-    this.transport?.send(to, withChannel(Channel.node, body));
   }
 
   private onMessage(from: PeerIdentity, payload: Buffer): void {
     const split = splitChannel(payload);
-    if (split?.channel !== Channel.node) {
-      this.logger.warn({ peer: from.name, channel: split?.channel }, 'message on an unknown channel dropped');
+    if (split === null) return;
+    if (split.channel === Channel.consensus) {
+      for (const h of this.handlers) h.onConsensus?.(from, split.body);
       return;
     }
-    const member = [...this.network.config.orderers, ...this.network.config.peers].find(
-      (m) => m.name === from.name,
-    );
-    if (member === undefined) return;
-    const verdict = openStatus(split.body, from.name, member.cert, this.keys);
-    if (!verdict.ok) {
-      this.logger.warn({ peer: from.name, problem: verdict.problem }, 'bad status message dropped');
+    if (split.channel !== Channel.node) {
+      this.logger.warn({ peer: from.name, channel: split.channel }, 'message on an unknown channel dropped');
       return;
     }
-    this.recordStatus(verdict.status);
+    let message;
+    try {
+      message = decodeNodeMessage(split.body);
+    } catch (e) {
+      this.logger.warn({ peer: from.name, problem: (e as Error).message }, 'malformed node message dropped');
+      return;
+    }
+    switch (message.type) {
+      case 'status': {
+        const member = [...this.configInForce.orderers, ...this.configInForce.peers].find(
+          (m) => m.name === from.name,
+        );
+        const problem =
+          member === undefined ? 'not a member' : statusProblem(message, from.name, member.cert, this.keys);
+        if (problem !== null) {
+          this.logger.warn({ peer: from.name, problem }, 'bad status message dropped');
+          return;
+        }
+        this.recordStatus(message.status, from);
+        return;
+      }
+      case 'deliver':
+        this.delivery.request(from.name, message.fromHeight, message.count);
+        return;
+      case 'block':
+        for (const h of this.handlers) h.onBlock?.(from, message.block, message.certificate);
+        return;
+      default: {
+        const unreachable: never = message;
+        this.logger.warn({ peer: from.name, message: unreachable }, 'unknown node message dropped');
+      }
+    }
   }
 
-  private recordStatus(status: StatusMessage): void {
+  private recordStatus(status: StatusMessage, from: PeerIdentity): void {
     if (status.genesisHash !== this.network.genesisHash) {
       this.logger.error({ peer: status.from, genesisHash: status.genesisHash }, 'peer is on another network');
       return;
     }
-    this.peers.set(status.from, {
-      height: status.height,
-      headHash: status.headHash,
-      receivedAtMs: Date.now(),
-    });
+    const known = { height: status.height, headHash: status.headHash, receivedAtMs: Date.now() };
+    this.peers.set(status.from, known);
     this.logger.info({ peer: status.from, height: status.height, headHash: status.headHash }, 'peer status');
+    for (const h of this.handlers) h.onPeerStatus?.(from, known);
   }
 
   /** Says goodbye to peers, closes the database and stops an embedded server; idempotent. */

@@ -1,0 +1,81 @@
+import type { Logger } from 'pino';
+import type { ChainStore } from '../ledger/index.js';
+import type { SendResult } from '../transport/index.js';
+import { DELIVER_BLOCKS_MAX, encodeBlock } from './messages.js';
+
+interface Subscription {
+  /** The next height this subscriber is owed. */
+  nextHeight: number;
+  /** Blocks still owed under its latest request. */
+  remaining: number;
+  /** Serialises this subscriber's reads and sends, so blocks go out in height order. */
+  work: Promise<void>;
+}
+
+/** Subscribers one node serves at once: every other member, with room to spare. */
+export const SUBSCRIBERS_MAX = 2_048;
+
+/**
+ * Serves final blocks with their commit certificates to other members: a request names the
+ * first height and how many blocks; what exists is sent at once and the rest as it becomes
+ * final (a long poll). The subscriber asks again after each batch, which is the flow control:
+ * no subscriber can make this node queue more than DELIVER_BLOCKS_MAX blocks for it.
+ */
+export class DeliveryServer {
+  private readonly subscriptions = new Map<string, Subscription>();
+
+  constructor(
+    private readonly store: ChainStore,
+    private readonly send: (to: string, body: Buffer) => SendResult,
+    private readonly logger: Logger,
+  ) {}
+
+  request(from: string, fromHeight: number, count: number): void {
+    if (!this.subscriptions.has(from) && this.subscriptions.size >= SUBSCRIBERS_MAX) {
+      this.logger.warn({ peer: from }, 'delivery refused: too many subscribers');
+      return;
+    }
+    const previous = this.subscriptions.get(from)?.work ?? Promise.resolve();
+    const sub: Subscription = {
+      nextHeight: fromHeight,
+      remaining: Math.min(count, DELIVER_BLOCKS_MAX),
+      work: previous,
+    };
+    this.subscriptions.set(from, sub);
+    this.schedule(from, sub);
+  }
+
+  /** A new block became final: feed every subscriber waiting for it. */
+  committed(): void {
+    for (const [peer, sub] of this.subscriptions) this.schedule(peer, sub);
+  }
+
+  forget(peer: string): void {
+    this.subscriptions.delete(peer);
+  }
+
+  private schedule(peer: string, sub: Subscription): void {
+    sub.work = sub.work
+      .then(() => this.serve(peer, sub))
+      .catch((e: unknown) => {
+        this.logger.error({ peer, err: e }, 'block delivery failed');
+        this.subscriptions.delete(peer);
+      });
+  }
+
+  private async serve(peer: string, sub: Subscription): Promise<void> {
+    while (sub.remaining > 0 && this.subscriptions.get(peer) === sub) {
+      const stored = await this.store.getBlock(sub.nextHeight);
+      if (stored === null) return; // not final yet: wait for `committed()`
+      const result = this.send(peer, encodeBlock(stored.block, stored.commitCertificate));
+      if (result !== 'queued') {
+        // The subscriber will time out and ask again from where it stands.
+        this.logger.warn({ peer, height: sub.nextHeight, result }, 'block delivery interrupted');
+        this.subscriptions.delete(peer);
+        return;
+      }
+      sub.nextHeight += 1;
+      sub.remaining -= 1;
+    }
+  }
+}
