@@ -2,14 +2,15 @@ import type { Command } from 'commander';
 import { benchCrypto } from '../../bench/crypto.js';
 import { benchLedger } from '../../bench/ledger.js';
 import { round } from '../../bench/stats.js';
+import { benchTransport } from '../../transport/index.js';
 import { printJson, progressBar, table } from '../output.js';
 import { integerOption } from '../parse.js';
 
 export function registerBench(program: Command): void {
   program
     .command('bench')
-    .description('micro-benchmarks: ECDSA sign/verify, SHA-256, and PostgreSQL block commits')
-    .argument('[suite]', 'crypto | ledger | all', 'all')
+    .description('micro-benchmarks: ECDSA sign/verify, SHA-256, PostgreSQL block commits, mTLS messaging')
+    .argument('[suite]', 'crypto | ledger | transport | all', 'all')
     .option(
       '--tx-per-run <n>',
       'transactions committed per block size in the ledger suite',
@@ -19,13 +20,15 @@ export function registerBench(program: Command): void {
     .option('--database-url <url>', 'PostgreSQL to use instead of an embedded one (or DATABASE_URL)')
     .option('--json', 'print results as JSON on stdout')
     .action(async (suite: string, opts: { txPerRun: number; databaseUrl?: string; json?: boolean }) => {
-      if (!['crypto', 'ledger', 'all'].includes(suite))
-        throw new Error(`unknown bench suite "${suite}" (crypto, ledger, all)`);
+      if (!['crypto', 'ledger', 'transport', 'all'].includes(suite)) {
+        throw new Error(`unknown bench suite "${suite}" (crypto, ledger, transport, all)`);
+      }
+      const runs = (name: string): boolean => suite === 'all' || suite === name;
       const result: Record<string, unknown> = {};
       const say = (text: string): void => {
         if (opts.json !== true) process.stdout.write(text);
       };
-      if (suite !== 'ledger') {
+      if (runs('crypto')) {
         const c = benchCrypto();
         result.crypto = c;
         say(
@@ -42,7 +45,7 @@ export function registerBench(program: Command): void {
           )}\n`,
         );
       }
-      if (suite !== 'crypto') {
+      if (runs('ledger')) {
         let bar: ReturnType<typeof progressBar> | undefined;
         let current = '';
         const rows = await benchLedger({
@@ -72,6 +75,16 @@ export function registerBench(program: Command): void {
               round(r.blockCommitMsP99, 1),
               round(r.clientCpuSeconds, 2),
             ]),
+          )}\n`,
+        );
+      }
+      if (runs('transport')) {
+        const t = await benchTransport();
+        result.transport = t.rows;
+        say(
+          `${table(
+            ['mTLS scenario', 'frame bytes', 'messages/s', 'MB/s'],
+            t.rows.map((r) => [r.scenario, r.frameBytes, round(r.messagesPerSec, 0), round(r.mbPerSec, 1)]),
           )}\n`,
         );
       }
