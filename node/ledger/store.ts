@@ -374,6 +374,32 @@ export class ChainStore {
     return out;
   }
 
+  /** Values and versions of many keys in one round trip, in the order asked; null where absent. */
+  async stateEntries(keys: readonly { ns: string; key: string }[]): Promise<(StateEntry | null)[]> {
+    if (keys.length === 0) return [];
+    const { rows } = await this.pool.query<{
+      i: number;
+      value: Buffer | null;
+      version_height: number | null;
+      version_tx: number | null;
+    }>(
+      `SELECT k.i::int AS i, s.value, s.version_height, s.version_tx
+       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(namespace, key, i)
+       LEFT JOIN ${this.t.state} s ON s.namespace = k.namespace AND s.key = k.key
+       ORDER BY k.i`,
+      [keys.map((k) => k.ns), keys.map((k) => k.key)],
+    );
+    return rows.map((r, i) =>
+      r.value === null || r.version_height === null || r.version_tx === null
+        ? null
+        : {
+            key: keys[i]?.key ?? '',
+            value: r.value,
+            version: { height: r.version_height, txIndex: r.version_tx },
+          },
+    );
+  }
+
   /** Which of these transaction ids are already in the chain, with any validation code. */
   async knownTxIds(txIds: readonly string[]): Promise<Set<string>> {
     if (txIds.length === 0) return new Set();

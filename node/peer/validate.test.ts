@@ -6,6 +6,7 @@ import { ChainStore } from '../ledger/index.js';
 import {
   blockHash,
   canonicalBytes,
+  sha256Hex,
   ValidationCode,
   type Envelope,
   type Hash,
@@ -21,6 +22,7 @@ import {
 } from '../../test/support/chain-fixture.js';
 import { dropSchema, testDatabaseUrl, uniqueSchema } from '../../test/support/database.js';
 import { MembershipVerifier } from './identities.js';
+import { deploymentWrites, LIFECYCLE_CONTRACT } from './lifecycle.js';
 import { prefetchValidationContext } from './prefetch.js';
 import { validateBlock } from './validate.js';
 
@@ -30,10 +32,18 @@ let head: { height: number; hash: Hash };
 const schema = uniqueSchema('validate');
 const keys = new CertificateKeyCache();
 let members: MembershipVerifier;
-const deployed = new Map<string, PolicyExpr | null>([
-  ['trade', null],
-  ['kv', null],
-]);
+
+/** A lifecycle transaction deploying `name` with a trivial code body. */
+function deploy(name: string, endorsementPolicy: PolicyExpr | null = null): Envelope {
+  const code = `export function noop() { return '${name}'; }`;
+  const definition = { name, version: '1', codeHash: sha256Hex(code), endorsementPolicy };
+  return invokeEnvelope(net.client, net.peers, {
+    contract: LIFECYCLE_CONTRACT,
+    fn: 'deploy',
+    args: [name, '1', code],
+    outcome: () => ({ rwset: { reads: [], writes: deploymentWrites(definition, code) } }),
+  });
+}
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -47,7 +57,6 @@ async function commit(
     config,
     members,
     keys,
-    contractPolicy: (c) => deployed.get(c),
   });
   const result = validateBlock(block, ctx);
   await store.appendBlock({ block, validationCodes: result.codes, commitCertificate });
@@ -80,6 +89,8 @@ beforeAll(async () => {
   members = new MembershipVerifier(net.config);
   store = await ChainStore.open({ connectionString: testDatabaseUrl(), schema });
   head = await store.appendBlock({ block: net.genesis, validationCodes: [0], commitCertificate: null });
+  const { codes } = await commit([deploy('trade'), deploy('kv')]);
+  expect(codes).toEqual([ValidationCode.VALID, ValidationCode.VALID]);
 });
 
 afterAll(async () => {
@@ -147,7 +158,7 @@ describe('validating a final block (execute-order-validate)', () => {
   });
 
   it('flags a replayed transaction id, from an earlier block or earlier in the same block', async () => {
-    const original = (await store.getBlock(1))!.block.transactions[0]!;
+    const original = (await store.getBlock(2))!.block.transactions[0]!;
     const fresh = kvPut(net.client, net.peers, 'e', '1', null);
     const { codes } = await commit([original, fresh, fresh]);
     expect(codes).toEqual([
@@ -208,5 +219,28 @@ describe('validating a final block (execute-order-validate)', () => {
       ValidationCode.VALID,
     ]);
     expect(config.consensus.batchTxMax).toBe(100);
+  });
+
+  it('holds a contract to its own endorsement policy, overriding the network default', async () => {
+    const onlyOrg2: PolicyExpr = { org: net.config.orgs[1]!.name };
+    expect((await commit([deploy('strict', onlyOrg2)])).codes).toEqual([ValidationCode.VALID]);
+    const put = (endorsers: readonly Signer[]): Envelope =>
+      invokeEnvelope(net.client, endorsers, {
+        contract: 'strict',
+        fn: 'put',
+        args: [],
+        outcome: () => ({ rwset: { reads: [], writes: [{ ns: 'strict', key: 'k', value: b64('v') }] } }),
+      });
+    const { codes } = await commit([put([net.peers[0]!]), put([net.peers[1]!])]);
+    expect(codes).toEqual([ValidationCode.ENDORSEMENT_POLICY_FAILURE, ValidationCode.VALID]);
+  });
+
+  it('lets only creators allowed by the deploy policy deploy contracts', async () => {
+    const org2Only: NetworkConfig = {
+      ...net.config,
+      policies: { ...net.config.policies, deploy: { org: net.config.orgs[1]!.name } },
+    };
+    const { codes } = await commit([deploy('blocked')], org2Only);
+    expect(codes).toEqual([ValidationCode.UNAUTHORIZED_CREATOR]);
   });
 });

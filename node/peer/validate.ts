@@ -14,6 +14,7 @@ import {
   type StateVersion,
 } from '../protocol/index.js';
 import type { MembershipVerifier } from './identities.js';
+import { LIFECYCLE_CONTRACT } from './lifecycle.js';
 
 /** What validation needs to know about the committed world, prefetched so the check itself is pure and synchronous. */
 export interface ValidationContext {
@@ -93,10 +94,15 @@ function validateInvoke(
   ) {
     return ValidationCode.BAD_CREATOR_SIGNATURE;
   }
-  if (!policySatisfied(config.policies.submit, new Set([proposal.creator.org])))
+  const creatorOrgs = new Set([proposal.creator.org]);
+  if (!policySatisfied(config.policies.submit, creatorOrgs)) return ValidationCode.UNAUTHORIZED_CREATOR;
+  if (proposal.contract === LIFECYCLE_CONTRACT && !policySatisfied(config.policies.deploy, creatorOrgs)) {
     return ValidationCode.UNAUTHORIZED_CREATOR;
+  }
 
-  const contractPolicy = ctx.contractPolicy(proposal.contract);
+  // The built-in lifecycle contract is always there, under the default endorsement policy.
+  const contractPolicy =
+    proposal.contract === LIFECYCLE_CONTRACT ? null : ctx.contractPolicy(proposal.contract);
   if (contractPolicy === undefined) return ValidationCode.CONTRACT_NOT_FOUND;
   const responseBytes = canonicalBytes(response);
   const endorsingOrgs = new Set<string>();
