@@ -6,28 +6,39 @@ import {
   canonicalBytes,
   commitCertificateSchema,
   decodeJson,
+  endorsementSchema,
+  envelopeSchema,
   hashSchema,
   heightSchema,
   nodeNameSchema,
   parseWith,
+  proposalResponseSchema,
   PROTOCOL_VERSION,
   signatureSchema,
+  signedProposalSchema,
   SigningDomain,
   timestampMsSchema,
   versionSchema,
   type Block,
   type CommitCertificate,
+  type Endorsement,
+  type Envelope,
   type NodeName,
+  type ProposalResponse,
+  type SignedProposal,
 } from '../protocol/index.js';
 
 /**
  * Node-channel messages: what a node says about itself (status, signed so it can be shown to a
- * third party) and block delivery (blocks travel with their commit certificates, which prove
- * finality whoever relays them). The link has already authenticated the sender.
+ * third party), block delivery (blocks travel with their commit certificates, which prove
+ * finality whoever relays them), and the gateway's endorsement and submission traffic (each
+ * carries its own signatures). The link has already authenticated the sender.
  */
 
 /** Blocks one delivery request may ask for: bounds what a server queues for one subscriber. */
 export const DELIVER_BLOCKS_MAX = 64;
+/** Error text relayed between nodes: enough to explain, too little to carry anything else. */
+export const ERROR_MESSAGE_CHARS_MAX = 1024;
 /** A block message: a maximal block plus its certificate and framing. */
 export const NODE_MESSAGE_BYTES_MAX = BLOCK_BYTES_MAX + 64 * 1024;
 
@@ -57,15 +68,40 @@ const deliverMessage = z
 const blockMessage = z
   .object({ type: z.literal('block'), block: blockSchema, certificate: commitCertificateSchema.nullable() })
   .strict();
+const requestIdSchema = z.string().regex(/^[0-9a-f]{1,64}$/, 'must be up to 64 hex characters');
+/** Gateway -> endorsing peer: simulate this signed proposal and sign the outcome. */
+const endorseMessage = z
+  .object({ type: z.literal('endorse'), requestId: requestIdSchema, proposal: signedProposalSchema })
+  .strict();
+const errorSchema = z
+  .object({ code: z.string().max(64), message: z.string().max(ERROR_MESSAGE_CHARS_MAX) })
+  .strict();
+/** Endorsing peer -> gateway: the signed outcome, or why there is none. */
+const endorsedMessage = z
+  .object({
+    type: z.literal('endorsed'),
+    requestId: requestIdSchema,
+    outcome: z.union([
+      z.object({ response: proposalResponseSchema, endorsement: endorsementSchema }).strict(),
+      z.object({ error: errorSchema }).strict(),
+    ]),
+  })
+  .strict();
+/** Gateway -> orderers: order this transaction. */
+const submitMessage = z.object({ type: z.literal('submit'), envelope: envelopeSchema }).strict();
 
 export const nodeMessageSchema = z.discriminatedUnion('type', [
   signedStatusMessage,
   deliverMessage,
   blockMessage,
+  endorseMessage,
+  endorsedMessage,
+  submitMessage,
 ]);
 
 export type StatusMessage = z.infer<typeof statusSchema>;
 export type NodeMessage = z.infer<typeof nodeMessageSchema>;
+export type EndorseOutcome = z.infer<typeof endorsedMessage>['outcome'];
 
 export function decodeNodeMessage(bytes: Uint8Array): NodeMessage {
   return parseWith(
@@ -90,6 +126,22 @@ export function encodeDeliver(fromHeight: number, count: number): Buffer {
 
 export function encodeBlock(block: Block, certificate: CommitCertificate | null): Buffer {
   return canonicalBytes({ type: 'block', block, certificate });
+}
+
+export function encodeEndorse(requestId: string, proposal: SignedProposal): Buffer {
+  return canonicalBytes({ type: 'endorse', requestId, proposal });
+}
+
+export function encodeEndorsed(
+  requestId: string,
+  outcome:
+    { response: ProposalResponse; endorsement: Endorsement } | { error: { code: string; message: string } },
+): Buffer {
+  return canonicalBytes({ type: 'endorsed', requestId, outcome });
+}
+
+export function encodeSubmit(envelope: Envelope): Buffer {
+  return canonicalBytes({ type: 'submit', envelope });
 }
 
 /** Checks a status really is from the member the link authenticated; returns the problem or null. */

@@ -25,6 +25,7 @@ import {
   encodeDeliver,
   encodeStatus,
   statusProblem,
+  type NodeMessage,
   type StatusMessage,
 } from './messages.js';
 
@@ -48,6 +49,11 @@ export interface RoleHandlers {
   onBlock?(from: PeerIdentity, block: Block, certificate: CommitCertificate | null): void;
   onConsensus?(from: PeerIdentity, body: Buffer): void;
   onPeerStatus?(from: PeerIdentity, status: PeerStatus): void;
+  /** Endorsement and submission traffic between gateways, endorsers and orderers. */
+  onRequest?(
+    from: PeerIdentity,
+    message: Extract<NodeMessage, { type: 'endorse' | 'endorsed' | 'submit' }>,
+  ): void;
 }
 
 export interface PeerStatus {
@@ -78,7 +84,8 @@ export class ChainNode {
     readonly name: NodeName,
     readonly role: 'orderer' | 'peer',
     readonly network: LoadedNetwork,
-    private readonly key: SigningKey,
+    /** This node's signing key (endorsements, votes, status); never logged. */
+    readonly key: SigningKey,
     private readonly database: DatabaseHandle,
     readonly store: ChainStore,
     private head: ChainHead,
@@ -318,6 +325,11 @@ export class ChainNode {
         return;
       case 'block':
         for (const h of this.handlers) h.onBlock?.(from, message.block, message.certificate);
+        return;
+      case 'endorse':
+      case 'endorsed':
+      case 'submit':
+        for (const h of this.handlers) h.onRequest?.(from, message);
         return;
       default: {
         const unreachable: never = message;

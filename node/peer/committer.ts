@@ -1,0 +1,185 @@
+import { EventEmitter } from 'node:events';
+import { checkCommitCertificate } from '../consensus/index.js';
+import type { ChainNode, PeerStatus } from '../node/index.js';
+import { DELIVER_BLOCKS_MAX } from '../node/index.js';
+import {
+  checkBlockIntegrity,
+  ValidationCode,
+  type Block,
+  type CommitCertificate,
+  type NetworkConfig,
+} from '../protocol/index.js';
+import type { PeerIdentity } from '../transport/index.js';
+import { MembershipVerifier } from './identities.js';
+import { prefetchValidationContext } from './prefetch.js';
+import type { WorldStateCache } from './state-cache.js';
+import { validateBlock } from './validate.js';
+
+/** No block for this long on an open request: ask another orderer. */
+export const DELIVERY_STALL_MS = 5_000;
+
+export interface TransactionOutcome {
+  readonly txId: string;
+  readonly code: number;
+  readonly height: number;
+  readonly txIndex: number;
+}
+
+export interface CommittedBlockEvent {
+  readonly block: Block;
+  readonly codes: readonly number[];
+}
+
+/**
+ * The committer: follows the orderers' final blocks, checks each commit certificate against the
+ * orderers of the configuration in force, validates every transaction (validate.ts), and commits
+ * block, codes and state in one database transaction. Emits `block` and `tx:<txId>` events for
+ * the gateway and subscribers.
+ */
+export class Committer extends EventEmitter {
+  private source: string | undefined;
+  private requestedUpTo = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** Blocks arrive as messages; this chain of promises commits them one at a time, in order. */
+  private work: Promise<void> = Promise.resolve();
+  private members: MembershipVerifier;
+  private membersFor: NetworkConfig;
+  private stopped = false;
+  blocksRejected = 0;
+
+  constructor(
+    private readonly node: ChainNode,
+    private readonly cache: WorldStateCache,
+  ) {
+    super();
+    this.membersFor = node.config;
+    this.members = new MembershipVerifier(node.config);
+  }
+
+  get membership(): MembershipVerifier {
+    if (this.membersFor !== this.node.config) {
+      this.membersFor = this.node.config;
+      this.members = new MembershipVerifier(this.node.config);
+    }
+    return this.members;
+  }
+
+  onPeerStatus(from: PeerIdentity, status: PeerStatus): void {
+    if (from.role !== 'orderer' || this.stopped) return;
+    if (status.height > this.node.chainHead.height && this.source === undefined) this.follow(from.name);
+  }
+
+  onBlock(from: PeerIdentity, block: Block, certificate: CommitCertificate | null): void {
+    if (from.name !== this.source || this.stopped) return;
+    this.work = this.work
+      .then(() => this.accept(from.name, block, certificate))
+      .catch((e: unknown) => {
+        // A failed commit wrote nothing (one SQL transaction); fetch the block again, maybe elsewhere.
+        this.node.logger.error(
+          { peer: from.name, height: block.header.height, err: e },
+          'block commit failed',
+        );
+        this.switchSource('commit failed');
+      });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.stallTimer);
+  }
+
+  private follow(orderer: string): void {
+    this.source = orderer;
+    const from = this.node.chainHead.height + 1;
+    this.requestedUpTo = from + DELIVER_BLOCKS_MAX - 1;
+    this.node.requestBlocks(orderer, from, DELIVER_BLOCKS_MAX);
+    this.armStallTimer();
+  }
+
+  private armStallTimer(): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => {
+      this.switchSource(`no block from ${this.source ?? '-'} for ${DELIVERY_STALL_MS} ms`);
+    }, DELIVERY_STALL_MS);
+    this.stallTimer.unref();
+  }
+
+  /** Follows the orderer that reports the highest chain, other than the one that failed us. */
+  private switchSource(reason: string): void {
+    const failed = this.source;
+    this.source = undefined;
+    const candidates = [...this.node.peerStatuses()]
+      .filter(([name]) => name !== failed && this.node.config.orderers.some((o) => o.name === name))
+      .sort((a, b) => b[1].height - a[1].height);
+    const next = candidates[0]?.[0] ?? failed;
+    this.node.logger.warn({ failed, next, reason }, 'switching block source');
+    if (next !== undefined) this.follow(next);
+  }
+
+  private async accept(from: string, block: Block, certificate: CommitCertificate | null): Promise<void> {
+    const head = this.node.chainHead;
+    const height = block.header.height;
+    if (height <= head.height) return; // already have it (a resent batch)
+    const problem = this.problemWith(block, certificate, head);
+    if (problem !== null) {
+      this.blocksRejected += 1;
+      this.node.logger.warn({ peer: from, height, problem }, 'block refused');
+      this.switchSource(problem);
+      return;
+    }
+    const ctx = await prefetchValidationContext(this.node.store, block, {
+      config: this.node.config,
+      members: this.membership,
+      keys: this.node.keys,
+    });
+    const { codes, config } = validateBlock(block, ctx);
+    await this.node.commitBlock(block, codes, certificate as CommitCertificate, config);
+    this.updateCache(block, codes);
+    this.armStallTimer();
+    this.emit('block', { block, codes } satisfies CommittedBlockEvent);
+    block.transactions.forEach((e, txIndex) => {
+      this.emit(`tx:${e.payload.txId}`, {
+        txId: e.payload.txId,
+        code: codes[txIndex] ?? -1,
+        height,
+        txIndex,
+      } satisfies TransactionOutcome);
+    });
+    if (height >= this.requestedUpTo) this.follow(from);
+  }
+
+  private problemWith(
+    block: Block,
+    certificate: CommitCertificate | null,
+    head: { height: number; hash: string },
+  ): string | null {
+    if (block.header.height !== head.height + 1)
+      return `block ${block.header.height} does not follow head ${head.height}`;
+    if (block.header.prevHash !== head.hash) return `block ${block.header.height} does not link to our head`;
+    if (certificate === null) return `block ${block.header.height} has no commit certificate`;
+    try {
+      checkBlockIntegrity(block);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    const certProblem = checkCommitCertificate(
+      certificate,
+      block.header,
+      this.node.config.orderers,
+      this.node.keys,
+    );
+    return certProblem === null ? null : `commit certificate of block ${block.header.height}: ${certProblem}`;
+  }
+
+  private updateCache(block: Block, codes: readonly number[]): void {
+    block.transactions.forEach((e, txIndex) => {
+      if (codes[txIndex] !== ValidationCode.VALID || e.payload.type !== 'invoke') return;
+      for (const w of e.payload.response.rwset.writes) {
+        this.cache.applyWrite(w.ns, w.key, w.value === null ? null : Buffer.from(w.value, 'base64'), {
+          height: block.header.height,
+          txIndex,
+        });
+      }
+    });
+  }
+}

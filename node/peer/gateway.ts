@@ -1,0 +1,294 @@
+import { randomBytes } from 'node:crypto';
+import type { ChainNode, NodeMessage } from '../node/index.js';
+import { Channel, encodeEndorse, encodeEndorsed, encodeSubmit } from '../node/index.js';
+import {
+  canonicalBytes,
+  policyOrgs,
+  policySatisfied,
+  proposalTxId,
+  PROTOCOL_VERSION,
+  type Endorsement,
+  type Envelope,
+  type InvokePayload,
+  type PolicyExpr,
+  type ProposalResponse,
+  type SignedProposal,
+} from '../protocol/index.js';
+import type { PeerIdentity } from '../transport/index.js';
+import type { Committer, TransactionOutcome } from './committer.js';
+import type { Endorser } from './endorser.js';
+import { PeerError } from './errors.js';
+import { contractDefinitionSchema, definitionKey, LIFECYCLE_CONTRACT } from './lifecycle.js';
+import type { WorldStateCache } from './state-cache.js';
+
+/** An endorsing peer that has not answered in this time is given up on (another is tried). */
+export const ENDORSE_TIMEOUT_MS = 10_000;
+/** How long `submit` waits for the transaction to be final and validated here. */
+export const COMMIT_TIMEOUT_MS = 30_000;
+/** Endorsement requests awaiting an answer; more are refused rather than queued without bound. */
+export const PENDING_ENDORSEMENTS_MAX = 10_000;
+/** Subsets of organisations tried when planning whom to ask; beyond this many orgs, ask them all. */
+const PLAN_ORGS_MAX = 12;
+
+interface Pending {
+  resolve(outcome: { response: ProposalResponse; endorsement: Endorsement }): void;
+  reject(error: PeerError): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The gateway on every peer (after Fabric Gateway): for a client's signed proposal it works out
+ * which organisations' endorsements the contract's policy needs, collects them (from itself and
+ * from peers of the other organisations), checks they agree, and returns the transaction for the
+ * client to sign; `submit` then sends the signed transaction to the orderers and waits until
+ * this peer has validated it in a final block.
+ */
+export class Gateway {
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(
+    private readonly node: ChainNode,
+    private readonly endorser: Endorser,
+    private readonly committer: Committer,
+    private readonly cache: WorldStateCache,
+  ) {}
+
+  async endorse(signed: SignedProposal): Promise<InvokePayload> {
+    const { proposal } = signed;
+    const policy = await this.policyFor(proposal.contract);
+    const orgs = planOrgs(
+      policy,
+      this.node.network.config.orgs.map((o) => o.name),
+      this.myOrg,
+    );
+    const outcomes = await Promise.all(orgs.map((org) => this.endorsementFrom(org, signed)));
+    const first = canonicalBytes(outcomes[0]?.response);
+    const diverging = outcomes.findIndex((o) => !canonicalBytes(o.response).equals(first));
+    if (diverging !== -1) {
+      throw new PeerError(
+        'PEER_ENDORSEMENTS_DIVERGE',
+        `endorsers disagree: org ${orgs[0] ?? '?'} and org ${orgs[diverging] ?? '?'} computed different results (non-deterministic contract or diverged state)`,
+      );
+    }
+    const response = outcomes[0]?.response;
+    if (response === undefined)
+      throw new PeerError('PEER_ENDORSEMENT_UNAVAILABLE', 'no endorsement collected');
+    return {
+      version: PROTOCOL_VERSION,
+      type: 'invoke',
+      txId: proposalTxId(proposal),
+      proposal,
+      response,
+      endorsements: outcomes.map((o) => o.endorsement),
+    };
+  }
+
+  evaluate(signed: SignedProposal): Promise<string> {
+    return this.endorser.evaluate(signed);
+  }
+
+  /** Sends the client-signed transaction to every orderer and waits for its validation code here. */
+  async submit(envelope: Envelope, timeoutMs = COMMIT_TIMEOUT_MS): Promise<TransactionOutcome> {
+    const txId = envelope.payload.txId;
+    const outcome = this.waitForCommit(txId, timeoutMs);
+    const known = await this.node.store.getTransaction(txId);
+    if (known !== null) {
+      this.committer.removeAllListeners(`tx:${txId}`);
+      return { txId, code: known.validationCode, height: known.height, txIndex: known.txIndex };
+    }
+    const body = encodeSubmit(envelope);
+    const sent = this.node.config.orderers.map((o) => this.node.send(o.name, Channel.node, body));
+    if (!sent.includes('queued')) {
+      this.committer.removeAllListeners(`tx:${txId}`);
+      throw new PeerError('PEER_SUBMIT_FAILED', `no orderer accepted the transaction (${sent.join(', ')})`);
+    }
+    return outcome;
+  }
+
+  /** Endorsement traffic from other nodes: requests to endorse, and answers to ours. */
+  onRequest(
+    from: PeerIdentity,
+    message: Extract<NodeMessage, { type: 'endorse' | 'endorsed' | 'submit' }>,
+  ): void {
+    if (message.type === 'endorse') {
+      this.endorser.endorse(message.proposal).then(
+        (e) =>
+          this.node.send(
+            from.name,
+            Channel.node,
+            encodeEndorsed(message.requestId, { response: e.response, endorsement: e.endorsement }),
+          ),
+        (e: unknown) => {
+          const code = e instanceof PeerError ? e.code : 'PEER_INTERNAL';
+          if (!(e instanceof PeerError))
+            this.node.logger.error({ peer: from.name, err: e }, 'endorsement failed');
+          this.node.send(
+            from.name,
+            Channel.node,
+            encodeEndorsed(message.requestId, {
+              error: { code, message: (e as Error).message.slice(0, 1000) },
+            }),
+          );
+        },
+      );
+      return;
+    }
+    if (message.type === 'endorsed') {
+      const waiting = this.pending.get(message.requestId);
+      if (waiting === undefined) return;
+      this.pending.delete(message.requestId);
+      clearTimeout(waiting.timer);
+      if ('error' in message.outcome) {
+        waiting.reject(
+          new PeerError(
+            'PEER_ENDORSEMENT_UNAVAILABLE',
+            `${from.name}: ${message.outcome.error.message} [${message.outcome.error.code}]`,
+          ),
+        );
+      } else {
+        const endorser = message.outcome.endorsement.endorser;
+        if (endorser.org !== from.org) {
+          waiting.reject(
+            new PeerError(
+              'PEER_ENDORSEMENT_UNAVAILABLE',
+              `${from.name} answered with an endorsement of org ${endorser.org}`,
+            ),
+          );
+        } else waiting.resolve(message.outcome);
+      }
+    }
+  }
+
+  stop(): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new PeerError('PEER_ENDORSEMENT_UNAVAILABLE', 'gateway stopping'));
+      this.pending.delete(id);
+    }
+  }
+
+  private get myOrg(): string {
+    return this.node.network.config.peers.find((p) => p.name === this.node.name)?.org ?? '';
+  }
+
+  private async policyFor(contract: string): Promise<PolicyExpr> {
+    if (contract === LIFECYCLE_CONTRACT) return this.node.config.policies.endorsement;
+    const entry = await this.cache.simulate((state) =>
+      state.get(LIFECYCLE_CONTRACT, definitionKey(contract)),
+    );
+    if (entry === null)
+      throw new PeerError('PEER_CONTRACT_NOT_FOUND', `contract ${contract} is not deployed`);
+    const definition = contractDefinitionSchema.parse(JSON.parse(Buffer.from(entry.value).toString('utf8')));
+    return definition.endorsementPolicy ?? this.node.config.policies.endorsement;
+  }
+
+  /** One endorsement from `org`: ours if it is our org, else from its connected peers in turn. */
+  private async endorsementFrom(
+    org: string,
+    signed: SignedProposal,
+  ): Promise<{ response: ProposalResponse; endorsement: Endorsement }> {
+    if (org === this.myOrg) {
+      const own = await this.endorser.endorse(signed);
+      return { response: own.response, endorsement: own.endorsement };
+    }
+    const candidates = this.node.connectedPeers().filter((p) => p.role === 'peer' && p.org === org);
+    const failures: string[] = [];
+    for (const peer of candidates) {
+      try {
+        return await this.ask(peer.name, signed);
+      } catch (e) {
+        failures.push((e as Error).message);
+        // A refusal by the contract or the creator's permissions will be the same everywhere.
+        if (
+          e instanceof PeerError &&
+          /PEER_(CONTRACT_FAILED|UNAUTHORIZED|BAD_SIGNATURE|BAD_PROPOSAL)/.test(e.message)
+        )
+          break;
+      }
+    }
+    throw new PeerError(
+      'PEER_ENDORSEMENT_UNAVAILABLE',
+      candidates.length === 0
+        ? `no peer of org ${org} is connected to endorse`
+        : `no peer of org ${org} endorsed: ${failures.join('; ')}`,
+    );
+  }
+
+  private ask(
+    peer: string,
+    signed: SignedProposal,
+  ): Promise<{ response: ProposalResponse; endorsement: Endorsement }> {
+    if (this.pending.size >= PENDING_ENDORSEMENTS_MAX) {
+      return Promise.reject(new PeerError('PEER_ENDORSEMENT_UNAVAILABLE', 'too many endorsements in flight'));
+    }
+    const requestId = randomBytes(16).toString('hex');
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        reject(
+          new PeerError(
+            'PEER_ENDORSEMENT_UNAVAILABLE',
+            `${peer} did not answer within ${ENDORSE_TIMEOUT_MS} ms`,
+          ),
+        );
+      }, ENDORSE_TIMEOUT_MS);
+      this.pending.set(requestId, { resolve, reject, timer });
+      const sent = this.node.send(peer, Channel.node, encodeEndorse(requestId, signed));
+      if (sent !== 'queued') {
+        clearTimeout(timer);
+        this.pending.delete(requestId);
+        reject(new PeerError('PEER_ENDORSEMENT_UNAVAILABLE', `cannot reach ${peer} (${sent})`));
+      }
+    });
+  }
+
+  private waitForCommit(txId: string, timeoutMs: number): Promise<TransactionOutcome> {
+    return new Promise((resolve, reject) => {
+      const event = `tx:${txId}`;
+      const timer = setTimeout(() => {
+        this.committer.removeListener(event, onOutcome);
+        reject(
+          new PeerError(
+            'PEER_COMMIT_TIMEOUT',
+            `transaction ${txId} was not final within ${timeoutMs} ms (it may still be)`,
+          ),
+        );
+      }, timeoutMs);
+      const onOutcome = (outcome: TransactionOutcome): void => {
+        clearTimeout(timer);
+        resolve(outcome);
+      };
+      this.committer.once(event, onOutcome);
+    });
+  }
+}
+
+/**
+ * The organisations to ask: the smallest set that satisfies the policy, preferring sets that
+ * include our own org (its endorsement costs no round trip). Policies name few orgs in practice,
+ * so subsets are enumerated by size; a policy over very many orgs asks all it names.
+ */
+export function planOrgs(policy: PolicyExpr, knownOrgs: readonly string[], myOrg: string): string[] {
+  const named = [...new Set(policyOrgs(policy))].filter((o) => knownOrgs.includes(o));
+  const ordered = [...named].sort((a, b) => (a === myOrg ? -1 : b === myOrg ? 1 : a.localeCompare(b)));
+  if (ordered.length > PLAN_ORGS_MAX) return ordered;
+  for (let size = 1; size <= ordered.length; size++) {
+    for (const subset of combinations(ordered, size)) {
+      if (policySatisfied(policy, new Set(subset))) return subset;
+    }
+  }
+  throw new PeerError(
+    'PEER_ENDORSEMENT_UNAVAILABLE',
+    'no set of the network organisations can satisfy the endorsement policy',
+  );
+}
+
+function* combinations(items: readonly string[], size: number, start = 0): Generator<string[]> {
+  if (size === 0) {
+    yield [];
+    return;
+  }
+  for (let i = start; i <= items.length - size; i++) {
+    for (const rest of combinations(items, size - 1, i + 1)) yield [items[i] as string, ...rest];
+  }
+}

@@ -1,0 +1,1 @@
+export { signProposal, signTransaction, type CallSpec, type ClientIdentity } from './sign.js';
