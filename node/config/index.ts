@@ -22,3 +22,4 @@ export {
   type NetworkFile,
 } from './network-file.js';
 export { approvalProblems, configProblems } from './validate.js';
+export { IDENTITY_CACHE_ENTRIES_MAX, MembershipVerifier, type IdentityVerdict } from './membership.js';

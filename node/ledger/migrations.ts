@@ -127,6 +127,19 @@ CREATE INDEX transactions_valid_config ON ${s}.transactions (height DESC, tx_ind
   WHERE is_config AND validation_code = 0;
 `,
   },
+  {
+    version: 3,
+    name: "an orderer's own consensus promises (votes), persisted before they are sent",
+    sql: (s) => `
+CREATE TABLE ${s}.consensus_records (
+  id      bigserial PRIMARY KEY,
+  -- The height a record is about; NULL for view records. Rows at or below the head are pruned.
+  height  bigint,
+  record  bytea NOT NULL
+);
+CREATE INDEX consensus_records_height ON ${s}.consensus_records (height);
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;

@@ -38,6 +38,11 @@ export interface ChainStoreOptions {
   /** PostgreSQL schema holding this node's tables, so several nodes can share one database. */
   readonly schema: string;
   readonly poolMax?: number;
+  /**
+   * Whether committing a block applies its valid writes to the world state (default true).
+   * Orderers keep the chain only, as Fabric's do: they never execute or query contracts.
+   */
+  readonly worldState?: boolean;
 }
 
 export interface BlockCommit {
@@ -103,7 +108,8 @@ export class ChainStore {
   private constructor(
     private readonly pool: pg.Pool,
     readonly schema: string,
-    private readonly t: { blocks: string; transactions: string; state: string },
+    private readonly t: { blocks: string; transactions: string; state: string; records: string },
+    private readonly worldState: boolean,
   ) {}
 
   static async open(options: ChainStoreOptions): Promise<ChainStore> {
@@ -139,11 +145,17 @@ export class ChainStore {
         },
       );
     }
-    return new ChainStore(pool, options.schema, {
-      blocks: `${quoted}.blocks`,
-      transactions: `${quoted}.transactions`,
-      state: `${quoted}.state`,
-    });
+    return new ChainStore(
+      pool,
+      options.schema,
+      {
+        blocks: `${quoted}.blocks`,
+        transactions: `${quoted}.transactions`,
+        state: `${quoted}.state`,
+        records: `${quoted}.consensus_records`,
+      },
+      options.worldState ?? true,
+    );
   }
 
   async close(): Promise<void> {
@@ -200,7 +212,7 @@ export class ChainStore {
       );
     }
 
-    const writes = blockStateWrites(block, validationCodes);
+    const writes = this.worldState ? blockStateWrites(block, validationCodes) : [];
     const upserts = writes.filter((w) => w.value !== null);
     const deletes = writes.filter((w) => w.value === null);
     const client = await this.pool.connect();
@@ -431,6 +443,41 @@ export class ChainStore {
       value: r.value,
       version: { height: r.version_height, txIndex: r.version_tx },
     }));
+  }
+
+  /**
+   * Makes consensus records durable in one transaction (synchronous commit): the caller sends
+   * the votes they describe only after this resolves.
+   */
+  async appendConsensusRecords(records: readonly { height: number | null; bytes: Buffer }[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO ${this.t.records} (height, record) SELECT * FROM unnest($1::bigint[], $2::bytea[])`,
+      [records.map((r) => r.height), records.map((r) => r.bytes)],
+    );
+  }
+
+  /** Records above `height` (or about no height), in the order they were written. */
+  async consensusRecords(aboveHeight: number): Promise<Buffer[]> {
+    const { rows } = await this.pool.query<{ record: Buffer }>(
+      `SELECT record FROM ${this.t.records} WHERE height IS NULL OR height > $1 ORDER BY id`,
+      [aboveHeight],
+    );
+    return rows.map((r) => r.record);
+  }
+
+  /** Forgets records of heights that are final (at or below `height`). */
+  async pruneConsensusRecords(height: number): Promise<void> {
+    await this.pool.query(`DELETE FROM ${this.t.records} WHERE height <= $1`, [height]);
+  }
+
+  /** Transaction ids of the newest `limit` transactions, oldest first. */
+  async recentTxIds(limit: number): Promise<TxId[]> {
+    const { rows } = await this.pool.query<{ tx_id: Buffer }>(
+      `SELECT tx_id FROM ${this.t.transactions} ORDER BY height DESC, tx_index DESC LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => r.tx_id.toString('hex') as TxId).reverse();
   }
 
   /**

@@ -119,6 +119,8 @@ export class ChainNode {
       store = await ChainStore.open({
         connectionString: database.url,
         schema: options.schema ?? nodeSchema(identity.entry.name),
+        // Orderers keep the chain only; peers also keep the world state.
+        worldState: identity.role === 'peer',
       });
       const head = await ChainNode.initialiseChain(store, network, options.verifyOnStart ?? true, log);
       const config = (await store.latestConfig())?.config ?? network.config;

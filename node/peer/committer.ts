@@ -10,7 +10,7 @@ import {
   type NetworkConfig,
 } from '../protocol/index.js';
 import type { PeerIdentity } from '../transport/index.js';
-import { MembershipVerifier } from './identities.js';
+import { MembershipVerifier } from '../config/index.js';
 import { prefetchValidationContext } from './prefetch.js';
 import type { WorldStateCache } from './state-cache.js';
 import { validateBlock } from './validate.js';

@@ -19,7 +19,7 @@ import {
   type SignedProposal,
 } from '../protocol/index.js';
 import { PeerError } from './errors.js';
-import type { MembershipVerifier } from './identities.js';
+import type { MembershipVerifier } from '../config/index.js';
 import {
   codeKey,
   contractDefinitionSchema,

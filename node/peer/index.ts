@@ -1,4 +1,4 @@
-export { IDENTITY_CACHE_ENTRIES_MAX, MembershipVerifier, type IdentityVerdict } from './identities.js';
+export { IDENTITY_CACHE_ENTRIES_MAX, MembershipVerifier, type IdentityVerdict } from '../config/index.js';
 export { prefetchValidationContext } from './prefetch.js';
 export { stateKey, validateBlock, type BlockValidation, type ValidationContext } from './validate.js';
 export {

@@ -1,7 +1,7 @@
 import type { CertificateKeyCache } from '../crypto/index.js';
 import type { ChainStore } from '../ledger/index.js';
 import type { Block, NetworkConfig } from '../protocol/index.js';
-import type { MembershipVerifier } from './identities.js';
+import type { MembershipVerifier } from '../config/index.js';
 import {
   contractDefinitionSchema,
   definitionKey,

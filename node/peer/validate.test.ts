@@ -21,7 +21,7 @@ import {
   type TestNetwork,
 } from '../../test/support/chain-fixture.js';
 import { dropSchema, testDatabaseUrl, uniqueSchema } from '../../test/support/database.js';
-import { MembershipVerifier } from './identities.js';
+import { MembershipVerifier } from '../config/index.js';
 import { deploymentWrites, LIFECYCLE_CONTRACT } from './lifecycle.js';
 import { prefetchValidationContext } from './prefetch.js';
 import { validateBlock } from './validate.js';

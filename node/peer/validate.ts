@@ -13,7 +13,7 @@ import {
   type PolicyExpr,
   type StateVersion,
 } from '../protocol/index.js';
-import type { MembershipVerifier } from './identities.js';
+import type { MembershipVerifier } from '../config/index.js';
 import { LIFECYCLE_CONTRACT } from './lifecycle.js';
 
 /** What validation needs to know about the committed world, prefetched so the check itself is pure and synchronous. */

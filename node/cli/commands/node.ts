@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { ChainNode } from '../../node/index.js';
+import { OrdererRole } from '../../orderer/index.js';
+import { PeerRole } from '../../peer/index.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
@@ -36,7 +38,7 @@ export function registerNode(program: Command): void {
       }) => {
         if (!LOG_LEVELS.includes(opts.logLevel)) throw new Error(`unknown log level "${opts.logLevel}"`);
         const logger = pino({ level: opts.logLevel, base: { node: opts.name } });
-        const running = await ChainNode.start({
+        const node = await ChainNode.start({
           networkFile: opts.config,
           name: opts.name,
           databaseUrl: opts.databaseUrl,
@@ -45,6 +47,14 @@ export function registerNode(program: Command): void {
           verifyOnStart: opts.verify,
           logger,
         });
+        // The role's work (consensus, or commit/endorse/gateway) stops before the node's links and database.
+        const role = node.role === 'orderer' ? await OrdererRole.attach(node) : await PeerRole.attach(node);
+        const running = {
+          stop: async (): Promise<void> => {
+            role.stop();
+            await node.stop();
+          },
+        };
         await new Promise<void>((resolve) => {
           let signals = 0;
           const onSignal = (signal: NodeJS.Signals): void => {

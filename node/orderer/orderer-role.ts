@@ -1,0 +1,216 @@
+import { MembershipVerifier } from '../config/index.js';
+import {
+  ConsensusCore,
+  encodeConsensusMessage,
+  RECENT_FINAL_TXIDS_MAX,
+  type ConsensusEvent,
+  type ConsensusMetrics,
+  type PersistRecord,
+  type Ready,
+  type RestoreState,
+} from '../consensus/index.js';
+import type { ChainNode } from '../node/index.js';
+import { Channel, DELIVER_BLOCKS_MAX } from '../node/index.js';
+import {
+  canonicalBytes,
+  ValidationCode,
+  type Block,
+  type NetworkConfig,
+  type NodeName,
+} from '../protocol/index.js';
+import { blockProblem, envelopeProblem } from './admission.js';
+
+/** One consensus tick: view and batch timeouts are counted in these. */
+export const TICK_MS = 10;
+/** Events folded into one step batch; persisting once for many keeps fsyncs off the hot path. */
+export const EVENTS_PER_BATCH_MAX = 1_024;
+/** Prune persisted votes of final heights every this many blocks. */
+const PRUNE_EVERY_BLOCKS = 64;
+
+/**
+ * The orderer process around the pure consensus core: it turns transport messages, client
+ * submissions, fetched blocks and clock ticks into events, and each Ready into I/O in the one
+ * safe order — persist the votes (durably), then send, then commit final blocks, then fetch.
+ * Events that arrive while a Ready is being handled are stepped together afterwards, so a
+ * single fsync covers many votes.
+ */
+export class OrdererRole {
+  private readonly queue: ConsensusEvent[] = [];
+  private draining = false;
+  private ticker: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private members: MembershipVerifier;
+  private membersConfig: NetworkConfig;
+  private lastPruned: number;
+  /** The orderer we asked for missing blocks, whose answers are fed to the core. */
+  private fetchingFrom: string | undefined;
+
+  private readonly core: ConsensusCore;
+
+  private constructor(
+    readonly node: ChainNode,
+    tickMs: number,
+    restore: RestoreState,
+  ) {
+    this.members = new MembershipVerifier(node.config);
+    this.membersConfig = node.config;
+    this.lastPruned = node.chainHead.height;
+    const config = node.config;
+    this.core = new ConsensusCore(
+      {
+        self: node.name,
+        orderers: config.orderers.map((o) => o.name),
+        params: config.consensus,
+        tickMs,
+        crypto: {
+          sign: (domain, bytes) => node.key.sign(domain, bytes),
+          verify: (signer, domain, bytes, signature) => {
+            const member = node.config.orderers.find((o) => o.name === signer);
+            return member !== undefined && node.keys.get(member.cert).verify(domain, bytes, signature);
+          },
+        },
+        validateEnvelope: (envelope) => this.admit(envelope),
+        validateBlock: (block, prev) =>
+          blockProblem(block, prev, (envelope) => this.admit(envelope), Date.now()),
+      },
+      restore,
+    );
+  }
+
+  static async attach(node: ChainNode, options: { tickMs?: number } = {}): Promise<OrdererRole> {
+    if (node.role !== 'orderer') throw new Error(`${node.name} is a ${node.role}, not an orderer`);
+    const tickMs = options.tickMs ?? TICK_MS;
+    const head = await node.store.getBlock(node.chainHead.height);
+    if (head === null) throw new Error(`block ${node.chainHead.height} vanished`);
+    const records = (await node.store.consensusRecords(head.block.header.height)).map(
+      (bytes) => JSON.parse(bytes.toString('utf8')) as PersistRecord,
+    );
+    const recentTxIds = await node.store.recentTxIds(RECENT_FINAL_TXIDS_MAX);
+    const role = new OrdererRole(node, tickMs, {
+      head: { block: head.block, certificate: head.commitCertificate },
+      records,
+      recentTxIds,
+    });
+    node.addHandlers({
+      onConsensus: (from, body) => {
+        if (from.role === 'orderer') role.enqueue({ type: 'message', from: from.name, bytes: body });
+      },
+      onRequest: (_from, message) => {
+        if (message.type === 'submit') role.enqueue({ type: 'request', envelope: message.envelope });
+      },
+      onBlock: (from, block, certificate) => {
+        if (from.name === role.fetchingFrom && certificate !== null) {
+          role.enqueue({ type: 'committed-block', block, certificate });
+        }
+      },
+    });
+    role.ticker = setInterval(() => {
+      role.enqueue({ type: 'tick', nowMs: Date.now() });
+    }, tickMs);
+    node.logger.info(
+      { orderers: node.config.orderers.length, tickMs, restoredRecords: records.length },
+      'orderer consensus started',
+    );
+    return role;
+  }
+
+  metrics(): ConsensusMetrics {
+    return this.core.metrics();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.ticker);
+  }
+
+  private admit(envelope: Parameters<typeof envelopeProblem>[0]): string | null {
+    // Certificates are checked against the configuration in force; rebuild on a change.
+    if (this.membersConfig !== this.node.config) {
+      this.members = new MembershipVerifier(this.node.config);
+      this.membersConfig = this.node.config;
+    }
+    const problem = envelopeProblem(envelope, this.node.config, this.members, this.node.keys, new Date());
+    if (problem !== null)
+      this.node.logger.debug({ txId: envelope.payload.txId, problem }, 'transaction refused');
+    return problem;
+  }
+
+  private enqueue(event: ConsensusEvent): void {
+    if (this.stopped) return;
+    this.queue.push(event);
+    if (!this.draining) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const events = this.queue.splice(0, EVENTS_PER_BATCH_MAX);
+        const readies = events.map((e) => this.core.step(e));
+        await this.handle(merge(readies));
+      }
+    } catch (e) {
+      // A failed persist or commit leaves us unable to keep our promises: stop voting at once.
+      this.node.logger.fatal({ err: e }, 'orderer failed to persist or commit; stopping consensus');
+      this.stop();
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async handle(ready: Ready): Promise<void> {
+    if (ready.persist.length > 0) {
+      await this.node.store.appendConsensusRecords(
+        ready.persist.map((r) => ({ height: 'height' in r ? r.height : null, bytes: canonicalBytes(r) })),
+      );
+    }
+    for (const { to, message } of ready.send) {
+      const bytes = encodeConsensusMessage(message);
+      for (const peer of to) if (peer !== this.node.name) this.node.send(peer, Channel.consensus, bytes);
+    }
+    for (const { block, certificate } of ready.commit) {
+      await this.node.commitBlock(block, await this.orderingCodes(block), certificate);
+    }
+    const height = this.node.chainHead.height;
+    if (height - this.lastPruned >= PRUNE_EVERY_BLOCKS) {
+      await this.node.store.pruneConsensusRecords(height);
+      this.lastPruned = height;
+    }
+    if (ready.fetch !== null) this.fetch(ready.fetch.fromHeight, ready.fetch.peers);
+  }
+
+  /**
+   * An orderer's codes for its own copy: DUPLICATE_TXID for a replay (so the chain stays
+   * storable) and VALID for what it admitted. Peers compute the authoritative codes, with
+   * endorsements and read sets, which orderers do not check (as in Fabric).
+   */
+  private async orderingCodes(block: Block): Promise<ValidationCode[]> {
+    const known = await this.node.store.knownTxIds(block.transactions.map((e) => e.payload.txId));
+    const seen = new Set<string>();
+    return block.transactions.map((e) => {
+      const txId = e.payload.txId;
+      const duplicate = known.has(txId) || seen.has(txId);
+      seen.add(txId);
+      return duplicate ? ValidationCode.DUPLICATE_TXID : ValidationCode.VALID;
+    });
+  }
+
+  private fetch(fromHeight: number, peers: readonly NodeName[]): void {
+    const statuses = this.node.peerStatuses();
+    const best = [...peers]
+      .filter((p) => p !== this.node.name)
+      .sort((a, b) => (statuses.get(b)?.height ?? 0) - (statuses.get(a)?.height ?? 0))[0];
+    if (best === undefined) return;
+    this.fetchingFrom = best;
+    this.node.requestBlocks(best, fromHeight, DELIVER_BLOCKS_MAX);
+  }
+}
+
+function merge(readies: readonly Ready[]): Ready {
+  return {
+    persist: readies.flatMap((r) => r.persist),
+    send: readies.flatMap((r) => r.send),
+    commit: readies.flatMap((r) => r.commit),
+    fetch: readies.reduce<Ready['fetch']>((last, r) => r.fetch ?? last, null),
+  };
+}
