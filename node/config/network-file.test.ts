@@ -165,4 +165,20 @@ describe('network.yaml', () => {
     const err = configError(() => parseNetworkFile(text, 'n.yaml', later));
     expect(err.problems.some((p) => /expired/i.test(p))).toBe(true);
   });
+
+  it('refuses consensus parameters whose view changes would not fit in one transport message', () => {
+    const err = configError(() =>
+      parseNetworkFile(
+        edited((d) => {
+          d.config.consensus.window = 8;
+          d.config.consensus.batchBytesMax = 4 * 1024 * 1024;
+        }),
+        'n.yaml',
+        now,
+      ),
+    );
+    expect(
+      err.problems.some((p) => p.startsWith('consensus.window × consensus.batchBytesMax is 33554432 bytes')),
+    ).toBe(true);
+  });
 });

@@ -2,6 +2,7 @@ import { PkiError, verifyChain } from '../../certs/index.js';
 import { CertificateKeyCache } from '../crypto/index.js';
 import {
   canonicalBytes,
+  MESSAGE_BYTES_MAX,
   policyOrgs,
   policySatisfied,
   SigningDomain,
@@ -10,6 +11,9 @@ import {
   type NetworkConfig,
   type NodeEntry,
 } from '../protocol/index.js';
+
+/** Blocks a VIEW-CHANGE may carry, in bytes: three quarters of a transport message, the rest for proofs. */
+export const VIEW_CHANGE_BLOCK_BYTES_MAX = (MESSAGE_BYTES_MAX / 4) * 3;
 
 /**
  * Everything the schema cannot see: names unique, references resolvable, addresses distinct,
@@ -51,6 +55,13 @@ export function configProblems(config: NetworkConfig, at: Date): string[] {
     } catch (e) {
       problems.push(`${path}.cert (${node.name}): ${certMessage(e)}`);
     }
+  }
+  const { window, batchBytesMax } = config.consensus;
+  if (window * batchBytesMax > VIEW_CHANGE_BLOCK_BYTES_MAX) {
+    problems.push(
+      `consensus.window × consensus.batchBytesMax is ${window * batchBytesMax} bytes; a view change carries that much ` +
+        `and the transport caps a message at ${MESSAGE_BYTES_MAX}, so keep it at most ${VIEW_CHANGE_BLOCK_BYTES_MAX}`,
+    );
   }
   for (const [name, policy] of Object.entries(config.policies)) {
     for (const org of policyOrgs(policy)) {

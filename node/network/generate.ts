@@ -74,10 +74,10 @@ export const DEFAULT_ORDERERS = 4;
 export const DEFAULT_ORGS = 2;
 export const DEFAULT_PEERS_PER_ORG = 1;
 export const DEFAULT_VALIDITY_DAYS = 365;
-/** Consensus defaults: blocks of up to 500 tx / 4 MiB cut after 50 ms, 4 in flight. */
+/** Consensus defaults: blocks of up to 500 tx / 2 MiB cut after 50 ms, 4 in flight (a view change then carries at most 8 MiB). */
 export const DEFAULT_CONSENSUS: ConsensusParams = {
   batchTxMax: 500,
-  batchBytesMax: 4 * 1024 * 1024,
+  batchBytesMax: 2 * 1024 * 1024,
   batchTimeoutMs: 50,
   viewTimeoutMs: 2_000,
   checkpointInterval: 100,
