@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
-import { registerDemo } from './commands/demo.js';
+import { registerClientCommands, registerNodeStop } from './commands/client.js';
+import { registerLocalNetwork } from './commands/local.js';
+import { registerDevchain } from './commands/devchain.js';
 import { registerNetworkInit } from './commands/network-init.js';
 import { registerNode } from './commands/node.js';
 import { registerVerify } from './commands/verify.js';
@@ -12,13 +14,16 @@ const program = new Command('chainnode')
     'Chainnode: a permissioned BFT ledger — nodes over mutual TLS, a hash-linked chain in PostgreSQL',
   )
   .option('--dir <dir>', 'network directory (default: $CHAINNODE_DIR or ./.chainnode)')
+  .option('--identity <org/role>', "identity to act as (default: the first org's admin)")
   .option('--debug', 'print stack traces of errors')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
 registerNetworkInit(program.command('network').description('create and inspect network configurations'));
-registerNode(program);
-registerDemo(program);
+registerLocalNetwork(program);
+registerNodeStop(registerNode(program));
+registerClientCommands(program);
+registerDevchain(program);
 registerVerify(program);
 registerBench(program);
 

@@ -16,6 +16,7 @@ export {
 export {
   ChainNode,
   TamperedChainError,
+  type CommittedBlock,
   type NodeOptions,
   type PeerStatus,
   type RoleHandlers,

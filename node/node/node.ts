@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadNetworkFile, readNodeIdentity, type LoadedNetwork } from '../config/index.js';
@@ -17,7 +18,7 @@ import {
   type NetworkConfig,
   type NodeName,
 } from '../protocol/index.js';
-import { Transport, type PeerIdentity, type SendResult } from '../transport/index.js';
+import { Transport, type PeerIdentity, type SendResult, type TransportMetrics } from '../transport/index.js';
 import { Channel, splitChannel, withChannel } from './channel.js';
 import { DeliveryServer } from './delivery.js';
 import {
@@ -42,6 +43,12 @@ export interface NodeOptions {
   /** Recheck the whole stored chain before serving (default true): refuse to run on a tampered database. */
   readonly verifyOnStart?: boolean;
   readonly logger: Logger;
+}
+
+/** A block as this node committed it, with the validation codes it recorded. */
+export interface CommittedBlock {
+  readonly block: Block;
+  readonly codes: readonly number[];
 }
 
 /** What a role (orderer, peer) hears from the node it runs in. */
@@ -78,6 +85,8 @@ export class ChainNode {
   private stopping: Promise<void> | undefined;
   private readonly delivery: DeliveryServer;
   private readonly handlers: RoleHandlers[] = [];
+  /** 'block' with a CommittedBlock after every commit: for the API's event stream and metrics. */
+  readonly events = new EventEmitter<{ block: [CommittedBlock] }>();
   private configInForce: NetworkConfig;
 
   private constructor(
@@ -222,6 +231,10 @@ export class ChainNode {
     return this.peers;
   }
 
+  transportMetrics(): TransportMetrics | undefined {
+    return this.transport?.metrics();
+  }
+
   connectedPeers(): PeerIdentity[] {
     return this.transport?.connectedPeers() ?? [];
   }
@@ -269,6 +282,7 @@ export class ChainNode {
     }
     this.delivery.committed();
     this.broadcastStatus();
+    this.events.emit('block', { block, codes } satisfies CommittedBlock);
     return this.head;
   }
 

@@ -24,7 +24,11 @@ export interface CallSpec {
 }
 
 /** A proposal to run `fn` of `contract`, signed by the client: the first step of submit and evaluate. */
-export function signProposal(client: ClientIdentity, call: CallSpec, now: number = Date.now()): SignedProposal {
+export function signProposal(
+  client: ClientIdentity,
+  call: CallSpec,
+  now: number = Date.now(),
+): SignedProposal {
   const proposal: Proposal = {
     version: PROTOCOL_VERSION,
     contract: call.contract,
@@ -42,7 +46,11 @@ export function signProposal(client: ClientIdentity, call: CallSpec, now: number
  * can turn endorsements into something the orderers accept. Refuses a payload that is not for
  * the proposal this client made.
  */
-export function signTransaction(client: ClientIdentity, proposal: SignedProposal, payload: InvokePayload): Envelope {
+export function signTransaction(
+  client: ClientIdentity,
+  proposal: SignedProposal,
+  payload: InvokePayload,
+): Envelope {
   if (!canonicalBytes(payload.proposal).equals(canonicalBytes(proposal.proposal))) {
     throw new Error('the gateway returned a transaction for another proposal');
   }

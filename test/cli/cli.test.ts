@@ -109,7 +109,7 @@ describe('chainnode network init', () => {
   });
 });
 
-describe('chainnode demo (npm start) and verify', () => {
+describe('chainnode devchain and verify', () => {
   const schema = uniqueSchema('demo');
   let dir: string;
   beforeAll(() => {
@@ -122,7 +122,7 @@ describe('chainnode demo (npm start) and verify', () => {
   it('records trades in certified blocks, prints the latest block and continues the same chain when run again', async () => {
     const env = { DATABASE_URL: testDatabaseUrl() };
     const first = await chainnode(
-      ['--dir', dir, 'demo', '--blocks', '2', '--trades-per-block', '3', '--schema', schema],
+      ['--dir', dir, 'devchain', '--blocks', '2', '--trades-per-block', '3', '--schema', schema],
       env,
     );
     expect(first.code).toBe(0);
@@ -132,7 +132,7 @@ describe('chainnode demo (npm start) and verify', () => {
     expect(first.stdout).toContain('verify: ok, 3 blocks and 7 transactions rechecked');
 
     const second = await chainnode(
-      ['--dir', dir, 'demo', '--blocks', '2', '--trades-per-block', '3', '--schema', schema],
+      ['--dir', dir, 'devchain', '--blocks', '2', '--trades-per-block', '3', '--schema', schema],
       env,
     );
     expect(second.code).toBe(0);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import { startApiServer } from '../../api/index.js';
 import { ChainNode } from '../../node/index.js';
 import { OrdererRole } from '../../orderer/index.js';
 import { PeerRole } from '../../peer/index.js';
@@ -11,7 +12,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
  * `chainnode.py <config> <node number>`. Logs JSON lines (pino) on stdout and stops cleanly
  * on SIGTERM or SIGINT; a second signal forces the exit.
  */
-export function registerNode(program: Command): void {
+export function registerNode(program: Command): Command {
   const node = program.command('node').description('run a node of a network');
   node
     .command('start')
@@ -47,14 +48,11 @@ export function registerNode(program: Command): void {
           verifyOnStart: opts.verify,
           logger,
         });
-        // The role's work (consensus, or commit/endorse/gateway) stops before the node's links and database.
-        const role = node.role === 'orderer' ? await OrdererRole.attach(node) : await PeerRole.attach(node);
-        const running = {
-          stop: async (): Promise<void> => {
-            role.stop();
-            await node.stop();
-          },
-        };
+        const running = await attachRoleAndApi(node, logger).catch(async (e: unknown) => {
+          // Half-started: close what is open, or the links and database would keep the process alive.
+          await node.stop();
+          throw e;
+        });
         await new Promise<void>((resolve) => {
           let signals = 0;
           const onSignal = (signal: NodeJS.Signals): void => {
@@ -75,4 +73,32 @@ export function registerNode(program: Command): void {
         });
       },
     );
+  return node;
+}
+
+/** The role's work (consensus, or commit/endorse/gateway) and the HTTP API, stopped in reverse order. */
+async function attachRoleAndApi(node: ChainNode, logger: Logger): Promise<{ stop(): Promise<void> }> {
+  const role = node.role === 'orderer' ? await OrdererRole.attach(node) : await PeerRole.attach(node);
+  const entry = [...node.config.orderers, ...node.config.peers].find((n) => n.name === node.name);
+  try {
+    const api = await startApiServer({
+      node,
+      orderer: role instanceof OrdererRole ? role : undefined,
+      peer: role instanceof PeerRole ? role : undefined,
+      certPem: entry?.cert ?? '',
+      keyPem: node.key.toPem(),
+      logger: logger.child({ component: 'api' }),
+      onStopRequested: () => process.kill(process.pid, 'SIGTERM'),
+    });
+    return {
+      stop: async () => {
+        await api.close();
+        role.stop();
+        await node.stop();
+      },
+    };
+  } catch (e) {
+    role.stop();
+    throw e;
+  }
 }

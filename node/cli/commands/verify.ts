@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadNetworkDir } from '../../config/index.js';
 import { ChainStore, nodeSchema, openDatabase } from '../../ledger/index.js';
+import { readLocalState } from '../../local/state.js';
 import { resolveNetworkDir } from '../network-dir.js';
 import { printJson, progressBar } from '../output.js';
 
@@ -25,7 +26,9 @@ export function registerVerify(program: Command): void {
           const network = await loadNetworkDir(dir);
           schemas = [...network.config.orderers, ...network.config.peers].map((n) => nodeSchema(n.name));
         }
-        const database = await openDatabase({ dir, databaseUrl: opts.databaseUrl });
+        // A running local network owns its embedded server: use it rather than start a second one.
+        const running = await readLocalState(dir);
+        const database = await openDatabase({ dir, databaseUrl: opts.databaseUrl ?? running?.databaseUrl });
         const reports = [];
         try {
           for (const schema of schemas) {

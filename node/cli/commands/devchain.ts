@@ -22,11 +22,11 @@ import { integerOption } from '../parse.js';
  * PostgreSQL, with trades recorded in signed, certified blocks, then the latest block printed
  * and the whole chain verified. Run it again and the same chain continues.
  */
-export function registerDemo(program: Command): void {
+export function registerDevchain(program: Command): void {
   program
-    .command('demo')
+    .command('devchain')
     .description(
-      'record trades on a one-orderer development chain and print the latest block (what `npm start` runs)',
+      'record trades on a one-orderer development chain and print the latest block (no network: one process, one orderer key)',
     )
     .option('--blocks <n>', 'blocks to add this run', integerOption(1, 100_000), 10)
     .option('--trades-per-block <n>', 'trades per block', integerOption(1, 10_000), 10)

@@ -1,0 +1,62 @@
+import { TLSSocket } from 'node:tls';
+import type { NextFunction, Request, Response } from 'express';
+import { parseIdentity, PkiError, type Identity as CertIdentity, type Role } from '../../certs/index.js';
+import type { MembershipVerifier } from '../config/index.js';
+import { ApiError } from './errors.js';
+
+/** Who is calling, proven by the TLS client certificate and checked against the consortium. */
+export type Caller = CertIdentity;
+
+const PEM_LINE_CHARS = 64;
+
+function derToPem(der: Buffer): string {
+  const body =
+    der
+      .toString('base64')
+      .match(new RegExp(`.{1,${PEM_LINE_CHARS}}`, 'g'))
+      ?.join('\n') ?? '';
+  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+}
+
+/**
+ * Authenticates the caller from its TLS client certificate. The TLS layer requests a certificate
+ * but lets a connection without one through, so probes and Prometheus can reach /healthz,
+ * /readyz and /metrics; every other route requires a certificate issued by a consortium CA.
+ */
+export function callerOf(req: Request, members: () => MembershipVerifier): Caller {
+  // The API server is HTTPS-only (server.ts), so every request socket is a TLS socket.
+  const socket = req.socket;
+  const cert = socket instanceof TLSSocket ? socket.getPeerCertificate(true) : undefined;
+  if (cert?.raw === undefined)
+    throw new ApiError(401, 'API_NO_CERTIFICATE', 'a client certificate is required');
+  const pem = derToPem(cert.raw);
+  let org: string;
+  try {
+    org = parseIdentity(pem).org;
+  } catch (e) {
+    if (e instanceof PkiError) throw new ApiError(401, 'API_BAD_CERTIFICATE', e.message);
+    throw e;
+  }
+  const verdict = members().check(
+    { org: org as never, cert: pem },
+    ['client', 'admin', 'peer', 'orderer'],
+    new Date(),
+  );
+  if (!verdict.ok) throw new ApiError(403, 'API_NOT_A_MEMBER', `certificate refused: ${verdict.problem}`);
+  return verdict.identity;
+}
+
+export function requireRole(members: () => MembershipVerifier, roles: readonly Role[]) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const caller = callerOf(req, members);
+    if (!roles.includes(caller.role)) {
+      throw new ApiError(
+        403,
+        'API_FORBIDDEN',
+        `${caller.name}@${caller.org} has role ${caller.role}; this needs ${roles.join(' or ')}`,
+      );
+    }
+    res.locals.caller = caller;
+    next();
+  };
+}

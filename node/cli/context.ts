@@ -1,0 +1,63 @@
+import type { Command } from 'commander';
+import { loadNetworkDir, readUserIdentity, type LoadedNetwork } from '../config/index.js';
+import type { NodeEntry } from '../protocol/index.js';
+import { ChainnodeClient } from '../sdk/index.js';
+import { resolveNetworkDir } from './network-dir.js';
+
+export interface CliContext {
+  readonly dir: string;
+  readonly network: LoadedNetwork;
+  readonly identity: { org: string; role: string };
+  /** A client for `node`, or for the default peer of the identity's organisation. */
+  client(node?: string): Promise<ChainnodeClient>;
+  nodes(): NodeEntry[];
+}
+
+/**
+ * What every command that talks to a network needs: its directory (--dir, CHAINNODE_DIR,
+ * ./.chainnode), its configuration, and an identity (--identity org/role, default the first
+ * organisation's admin) to sign and authenticate with.
+ */
+export async function cliContext(cmd: Command): Promise<CliContext> {
+  const globals = cmd.optsWithGlobals<{ dir?: string; identity?: string }>();
+  const dir = resolveNetworkDir(globals.dir);
+  const network = await loadNetworkDir(dir);
+  const [org, role] = (globals.identity ?? `${network.config.orgs[0]?.name ?? 'org1'}/admin`).split('/');
+  if (org === undefined || role === undefined || !['admin', 'client'].includes(role)) {
+    throw new Error(`--identity must be <org>/<admin|client>, got "${globals.identity ?? ''}"`);
+  }
+  const user = await readUserIdentity(dir, org, role);
+  const caCerts = network.config.orgs.flatMap((o) => o.caCerts);
+  const nodes = (): NodeEntry[] => [...network.config.orderers, ...network.config.peers];
+  return {
+    dir,
+    network,
+    identity: { org, role },
+    nodes,
+    client: (name?: string) => {
+      const entry =
+        name === undefined
+          ? (network.config.peers.find((p) => p.org === org) ?? network.config.peers[0])
+          : nodes().find((n) => n.name === name);
+      if (entry === undefined) {
+        return Promise.reject(
+          new Error(
+            name === undefined
+              ? 'the network has no peer'
+              : `no node named ${name} (known: ${nodes()
+                  .map((n) => n.name)
+                  .join(', ')})`,
+          ),
+        );
+      }
+      return Promise.resolve(
+        ChainnodeClient.connect({
+          url: `https://${entry.host}:${String(entry.apiPort)}`,
+          certPem: user.certPem,
+          keyPem: user.keyPem,
+          caCerts,
+        }),
+      );
+    },
+  };
+}

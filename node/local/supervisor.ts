@@ -1,0 +1,116 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { loadNetworkDir } from '../config/index.js';
+import { openDatabase, type DatabaseHandle } from '../ledger/index.js';
+import { logDir, nodeLogFile } from './paths.js';
+import { clearLocalState, writeLocalState, type LocalState } from './state.js';
+
+/** A node given this long to stop on SIGTERM before it is killed. */
+export const NODE_STOP_GRACE_MS = 15_000;
+
+interface Child {
+  process: ChildProcess | null;
+  state: LocalState['nodes'][string]['state'];
+  exitCode: number | null;
+}
+
+/** How to run `chainnode` again from this process: same Node flags (e.g. tsx) and entry script. */
+export function chainnodeCommand(): { command: string; args: string[] } {
+  const script = process.argv[1];
+  if (script === undefined) throw new Error('cannot tell how chainnode was started');
+  return { command: process.execPath, args: [...process.execArgv, script] };
+}
+
+/**
+ * Runs a whole local network: one PostgreSQL (embedded in <dir>/postgres unless DATABASE_URL is
+ * set) and one child process per node of network.yaml, each logging to <dir>/logs/<node>.log.
+ * It records what runs in <dir>/run/state.json, and on SIGTERM/SIGINT stops the nodes first,
+ * then the database. `chainnode up` starts it; `chainnode down` signals it.
+ */
+export async function superviseLocalNetwork(dir: string, logger: Logger): Promise<void> {
+  const network = await loadNetworkDir(dir);
+  await mkdir(logDir(dir), { recursive: true });
+  const database: DatabaseHandle = await openDatabase({ dir });
+  const children = new Map<string, Child>();
+  const names = [...network.config.orderers, ...network.config.peers].map((n) => n.name as string);
+  const cli = chainnodeCommand();
+  let stopping = false;
+
+  const save = (): Promise<void> =>
+    writeLocalState(dir, {
+      supervisorPid: process.pid,
+      startedAtMs: Date.now(),
+      databaseUrl: database.url,
+      databaseDescription: database.description,
+      nodes: Object.fromEntries(
+        [...children].map(([name, c]) => [
+          name,
+          { pid: c.process?.pid ?? null, state: c.state, exitCode: c.exitCode },
+        ]),
+      ),
+    });
+
+  const launch = (name: string): void => {
+    const log = createWriteStream(nodeLogFile(dir, name), { flags: 'a' });
+    const child = spawn(
+      cli.command,
+      [...cli.args, 'node', 'start', '--config', join(dir, 'network.yaml'), '--name', name],
+      {
+        env: { ...process.env, DATABASE_URL: database.url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+    const entry: Child = { process: child, state: 'running', exitCode: null };
+    children.set(name, entry);
+    child.once('exit', (code, signal) => {
+      entry.process = null;
+      entry.exitCode = code;
+      // A node asked to stop (API or `node stop`) exits 0; anything else is worth a warning.
+      entry.state = code === 0 ? 'stopped' : 'exited';
+      if (!stopping) logger[code === 0 ? 'info' : 'warn']({ node: name, code, signal }, 'node exited');
+      void save();
+    });
+  };
+
+  for (const name of names) launch(name);
+  await save();
+  logger.info({ nodes: names.length, database: database.description }, 'local network started');
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({}, 'stopping local network');
+      const exits = [...children.values()].flatMap((c) => {
+        const p = c.process;
+        if (p === null) return [];
+        const exited = new Promise<void>((done) => {
+          p.once('exit', () => {
+            done();
+          });
+        });
+        p.kill('SIGTERM');
+        const killer = setTimeout(() => {
+          p.kill('SIGKILL');
+        }, NODE_STOP_GRACE_MS);
+        return [
+          exited.finally(() => {
+            clearTimeout(killer);
+          }),
+        ];
+      });
+      void Promise.all(exits)
+        .then(() => database.stop())
+        .then(() => clearLocalState(dir))
+        .finally(resolve);
+    };
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+  });
+  logger.info({}, 'local network stopped');
+}
