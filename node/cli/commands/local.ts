@@ -190,11 +190,13 @@ export function registerLocalNetwork(program: Command): void {
         const rows = await networkStatus(ctx);
         if (opts.json === true) printJson(rows);
         else process.stdout.write(`${statusTable(rows)}\nlogs: ${logDir(dir)}\n`);
+        // Hints go to stderr under --json so stdout stays one JSON document.
+        const hint = opts.json === true ? process.stderr : process.stdout;
         if (opts.detach === true) {
-          process.stdout.write('stop it with: chainnode down\n');
+          hint.write('stop it with: chainnode down\n');
           return;
         }
-        process.stdout.write('running; press Ctrl-C to stop\n');
+        hint.write('running; press Ctrl-C to stop\n');
         const stop = (): void => {
           supervisor.kill('SIGTERM');
         };
