@@ -42,6 +42,8 @@ export class OrdererRole {
   private members: MembershipVerifier;
   private membersConfig: NetworkConfig;
   private lastPruned: number;
+  /** Final blocks being written to the store, one after another. */
+  private committing: Promise<void> = Promise.resolve();
   /** The orderer we asked for missing blocks, whose answers are fed to the core. */
   private fetchingFrom: string | undefined;
 
@@ -168,14 +170,22 @@ export class OrdererRole {
       const bytes = encodeConsensusMessage(message);
       for (const peer of to) if (peer !== this.node.name) this.node.send(peer, Channel.consensus, bytes);
     }
+    // Final blocks are final whether or not they are stored yet: writing them is queued (in
+    // order) so consensus keeps voting meanwhile. Votes, above, are the only thing sending waits for.
     for (const { block, certificate } of ready.commit) {
-      await this.node.commitBlock(block, await this.orderingCodes(block), certificate);
+      this.committing = this.committing.then(async () => {
+        await this.node.commitBlock(block, await this.orderingCodes(block), certificate);
+        const height = this.node.chainHead.height;
+        if (height - this.lastPruned >= PRUNE_EVERY_BLOCKS) {
+          await this.node.store.pruneConsensusRecords(height);
+          this.lastPruned = height;
+        }
+      });
     }
-    const height = this.node.chainHead.height;
-    if (height - this.lastPruned >= PRUNE_EVERY_BLOCKS) {
-      await this.node.store.pruneConsensusRecords(height);
-      this.lastPruned = height;
-    }
+    this.committing = this.committing.catch((e: unknown) => {
+      this.node.logger.fatal({ err: e }, 'orderer failed to store a final block; stopping consensus');
+      this.stop();
+    });
     if (ready.fetch !== null) this.fetch(ready.fetch.fromHeight, ready.fetch.peers);
   }
 

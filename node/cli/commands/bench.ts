@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
 import { benchCrypto } from '../../bench/crypto.js';
 import { benchLedger } from '../../bench/ledger.js';
+import { benchEndToEnd } from '../../bench/e2e.js';
 import { round } from '../../bench/stats.js';
+import { readLocalState } from '../../local/state.js';
+import { cliContext } from '../context.js';
 import { benchTransport } from '../../transport/index.js';
 import { printJson, progressBar, table } from '../output.js';
 import { integerOption } from '../parse.js';
 
 export function registerBench(program: Command): void {
+  registerEndToEnd(program);
   program
     .command('bench')
     .description('micro-benchmarks: ECDSA sign/verify, SHA-256, PostgreSQL block commits, mTLS messaging')
@@ -90,4 +94,89 @@ export function registerBench(program: Command): void {
       }
       if (opts.json === true) printJson(result);
     });
+}
+
+/** `chainnode bench e2e`: closed-loop load against the running local network in --dir. */
+function registerEndToEnd(program: Command): void {
+  program
+    .command('bench-e2e')
+    .description(
+      'end-to-end throughput and latency against the running local network (start it with `chainnode up --detach`)',
+    )
+    .option(
+      '--mode <mode>',
+      'full (endorse + order + validate) or order (pre-endorsed: order + validate)',
+      'full',
+    )
+    .option('--concurrency <n>', 'concurrent clients', integerOption(1, 10_000), 64)
+    .option('--duration <s>', 'measured seconds', integerOption(1, 3_600), 20)
+    .option('--warmup <s>', 'seconds of load before measuring', integerOption(0, 600), 3)
+    .option('--payload <bytes>', 'bytes of each value written', integerOption(0, 100_000), 64)
+    .option('--json', 'print the result as JSON')
+    .action(
+      async (
+        opts: {
+          mode: string;
+          concurrency: number;
+          duration: number;
+          warmup: number;
+          payload: number;
+          json?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        if (opts.mode !== 'full' && opts.mode !== 'order')
+          throw new Error(`--mode must be full or order, got ${opts.mode}`);
+        const ctx = await cliContext(cmd);
+        const state = await readLocalState(ctx.dir);
+        if (state === null)
+          throw new Error(`no local network is running from ${ctx.dir}: chainnode up --detach first`);
+        const pids = Object.fromEntries(Object.entries(state.nodes).map(([n, s]) => [n, s.pid]));
+        const total = opts.duration * 1000;
+        const bar = progressBar(`load (${opts.mode})`, total, process.stderr.isTTY && opts.json !== true);
+        const r = await benchEndToEnd(ctx.network, ctx.dir, await ctx.client(), pids, {
+          mode: opts.mode,
+          concurrency: opts.concurrency,
+          durationMs: total,
+          warmupMs: opts.warmup * 1000,
+          payloadBytes: opts.payload,
+          onProgress: (doneMs) => {
+            bar.update(Math.min(doneMs, total));
+          },
+        });
+        bar.stop();
+        if (opts.json === true) {
+          printJson(r);
+          return;
+        }
+        process.stdout.write(
+          `${table(
+            [
+              'mode',
+              'clients',
+              'committed tx/s',
+              'p50 ms',
+              'p90 ms',
+              'p99 ms',
+              'max ms',
+              'invalid',
+              'errors',
+            ],
+            [
+              [
+                r.mode,
+                r.concurrency,
+                round(r.tps, 0),
+                r.latency.p50,
+                r.latency.p90,
+                r.latency.p99,
+                r.latency.max,
+                r.invalid,
+                r.errors,
+              ],
+            ],
+          )}\n${table(['node', 'CPU s'], Object.entries(r.nodeCpuSeconds))}\n`,
+        );
+      },
+    );
 }
