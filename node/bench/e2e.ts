@@ -46,6 +46,17 @@ async function processCpuSeconds(pid: number): Promise<number | null> {
   }
 }
 
+/** CPU seconds of every node process now, by node name. */
+async function cpuSnapshot(pids: Record<string, number | null>): Promise<Map<string, number | null>> {
+  const entries = await Promise.all(
+    Object.entries(pids).map(async ([name, pid]): Promise<[string, number | null]> => [
+      name,
+      pid === null ? null : await processCpuSeconds(pid),
+    ]),
+  );
+  return new Map(entries);
+}
+
 /**
  * A closed-loop load against a running network: `concurrency` clients each submit a kv put and
  * wait for its commit, then submit the next, for `durationMs` after a warm-up. Latency is from
@@ -103,21 +114,14 @@ export async function benchEndToEnd(
   let committed = 0;
   let invalid = 0;
   let errors = 0;
-  let cpuBefore: Record<string, number | null> = {};
+  let cpuBefore = new Map<string, number | null>();
   let cpuTaken = false;
   const worker = async (): Promise<void> => {
     while (Date.now() < end) {
       const t0 = Date.now();
       if (!cpuTaken && t0 >= measureFrom) {
         cpuTaken = true;
-        cpuBefore = Object.fromEntries(
-          await Promise.all(
-            Object.entries(nodePids).map(async ([n, pid]) => [
-              n,
-              pid === null ? null : await processCpuSeconds(pid),
-            ]),
-          ),
-        );
+        cpuBefore = await cpuSnapshot(nodePids);
       }
       let validation = 'ERROR';
       try {
@@ -137,14 +141,7 @@ export async function benchEndToEnd(
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, worker));
-  const cpuAfter = Object.fromEntries(
-    await Promise.all(
-      Object.entries(nodePids).map(async ([n, pid]) => [
-        n,
-        pid === null ? null : await processCpuSeconds(pid),
-      ]),
-    ),
-  );
+  const cpuAfter = await cpuSnapshot(nodePids);
   const seconds = options.durationMs / 1000;
   return {
     mode: options.mode,
@@ -162,8 +159,8 @@ export async function benchEndToEnd(
     },
     nodeCpuSeconds: Object.fromEntries(
       Object.keys(nodePids).map((n) => {
-        const a = cpuAfter[n];
-        const b = cpuBefore[n];
+        const a = cpuAfter.get(n);
+        const b = cpuBefore.get(n);
         return [n, typeof a === 'number' && typeof b === 'number' ? Math.round((a - b) * 100) / 100 : -1];
       }),
     ),
