@@ -39,19 +39,30 @@ export async function superviseLocalNetwork(dir: string, logger: Logger): Promis
   const cli = chainnodeCommand();
   let stopping = false;
 
-  const save = (): Promise<void> =>
-    writeLocalState(dir, {
-      supervisorPid: process.pid,
-      startedAtMs: Date.now(),
-      databaseUrl: database.url,
-      databaseDescription: database.description,
-      nodes: Object.fromEntries(
-        [...children].map(([name, c]) => [
-          name,
-          { pid: c.process?.pid ?? null, state: c.state, exitCode: c.exitCode },
-        ]),
-      ),
-    });
+  // Saves run one after another (node exits can come in bursts), and stop once shutting down.
+  let saving: Promise<void> = Promise.resolve();
+  const save = (): Promise<void> => {
+    saving = saving
+      .then(async () => {
+        if (stopping) return;
+        await writeLocalState(dir, {
+          supervisorPid: process.pid,
+          startedAtMs: Date.now(),
+          databaseUrl: database.url,
+          databaseDescription: database.description,
+          nodes: Object.fromEntries(
+            [...children].map(([name, c]) => [
+              name,
+              { pid: c.process?.pid ?? null, state: c.state, exitCode: c.exitCode },
+            ]),
+          ),
+        });
+      })
+      .catch((e: unknown) => {
+        logger.error({ err: e }, 'cannot record the network state');
+      });
+    return saving;
+  };
 
   const launch = (name: string): void => {
     const log = createWriteStream(nodeLogFile(dir, name), { flags: 'a' });
@@ -104,9 +115,13 @@ export async function superviseLocalNetwork(dir: string, logger: Logger): Promis
           }),
         ];
       });
-      void Promise.all(exits)
+      void Promise.all([...exits, saving])
         .then(() => database.stop())
         .then(() => clearLocalState(dir))
+        .catch((e: unknown) => {
+          logger.error({ err: e }, 'unclean stop');
+          process.exitCode = 1;
+        })
         .finally(resolve);
     };
     process.on('SIGTERM', shutdown);

@@ -16,6 +16,8 @@ export interface NodeStatusRow {
   leader: boolean;
   healthy: boolean;
   view: number | null;
+  /** Members this node has a link up with. */
+  linkedPeers: number;
   api: string;
   explorer: string;
   error?: string;
@@ -40,6 +42,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
           headHash: string;
           leader: boolean | null;
           view: number | null;
+          connectedPeers: string[];
         };
         return {
           ...base,
@@ -48,6 +51,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
           leader: s.leader === true,
           healthy: true,
           view: s.view,
+          linkedPeers: s.connectedPeers.length,
         };
       } catch (e) {
         return {
@@ -57,6 +61,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
           leader: false,
           healthy: false,
           view: null,
+          linkedPeers: 0,
           error: (e as Error).message,
         };
       }

@@ -179,7 +179,8 @@ export function registerLocalNetwork(program: Command): void {
             throw new Error(`the network failed to start; see ${join(logDir(dir), 'supervisor.log')}`);
           const rows = await networkStatus(ctx);
           bar.update(rows.filter((r) => r.healthy).length);
-          return rows.every((r) => r.healthy) ? rows : undefined;
+          // Ready means serving and linked to every other member: endorsement needs the mesh.
+          return rows.every((r) => r.healthy && r.linkedPeers === total - 1) ? rows : undefined;
         });
         bar.stop();
         if (opts.samples) {
