@@ -15,7 +15,8 @@ export function request(
     fn,
     args,
     caller: { org: 'org1', role: 'client', name: 'alice' },
-    txId: sha256Hex(`${contract}.${fn}(${args.join(',')})`),
+    // JSON, not join: the fuzz test passes non-strings on purpose, to see the runtime refuse them.
+    txId: sha256Hex(`${contract}.${fn}(${JSON.stringify(args)})`),
     timestampMs: 1_700_000_000_000,
     state,
     ...overrides,

@@ -71,7 +71,13 @@ const blockMessage = z
 const requestIdSchema = z.string().regex(/^[0-9a-f]{1,64}$/, 'must be up to 64 hex characters');
 /** Gateway -> endorsing peer: simulate this signed proposal and sign the outcome. */
 const endorseMessage = z
-  .object({ type: z.literal('endorse'), requestId: requestIdSchema, proposal: signedProposalSchema })
+  .object({
+    type: z.literal('endorse'),
+    requestId: requestIdSchema,
+    proposal: signedProposalSchema,
+    /** The gateway's own height: endorse on state at least this new, so a client reads its own writes. */
+    minHeight: heightSchema,
+  })
   .strict();
 const errorSchema = z
   .object({ code: z.string().max(64), message: z.string().max(ERROR_MESSAGE_CHARS_MAX) })
@@ -128,8 +134,8 @@ export function encodeBlock(block: Block, certificate: CommitCertificate | null)
   return canonicalBytes({ type: 'block', block, certificate });
 }
 
-export function encodeEndorse(requestId: string, proposal: SignedProposal): Buffer {
-  return canonicalBytes({ type: 'endorse', requestId, proposal });
+export function encodeEndorse(requestId: string, proposal: SignedProposal, minHeight: number): Buffer {
+  return canonicalBytes({ type: 'endorse', requestId, proposal, minHeight });
 }
 
 export function encodeEndorsed(

@@ -83,6 +83,26 @@ export class Committer extends EventEmitter {
       });
   }
 
+  /**
+   * Resolves once this peer has committed `height` (at once if it has), or after `timeoutMs`
+   * regardless: the caller then proceeds on older state, which validation will judge.
+   */
+  waitForHeight(height: number, timeoutMs: number): Promise<void> {
+    if (this.node.chainHead.height >= height) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('block', check);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.node.chainHead.height >= height) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.on('block', check);
+    });
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.stallTimer);

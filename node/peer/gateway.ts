@@ -25,6 +25,8 @@ import type { WorldStateCache } from './state-cache.js';
 export const ENDORSE_TIMEOUT_MS = 10_000;
 /** How long `submit` waits for the transaction to be final and validated here. */
 export const COMMIT_TIMEOUT_MS = 30_000;
+/** How long an endorser waits to catch up with the gateway's height before simulating anyway. */
+export const ENDORSE_CATCHUP_MS = 5_000;
 /** Endorsement requests awaiting an answer; more are refused rather than queued without bound. */
 export const PENDING_ENDORSEMENTS_MAX = 10_000;
 /** Subsets of organisations tried when planning whom to ask; beyond this many orgs, ask them all. */
@@ -111,26 +113,29 @@ export class Gateway {
     message: Extract<NodeMessage, { type: 'endorse' | 'endorsed' | 'submit' }>,
   ): void {
     if (message.type === 'endorse') {
-      this.endorser.endorse(message.proposal).then(
-        (e) =>
-          this.node.send(
-            from.name,
-            Channel.node,
-            encodeEndorsed(message.requestId, { response: e.response, endorsement: e.endorsement }),
-          ),
-        (e: unknown) => {
-          const code = e instanceof PeerError ? e.code : 'PEER_INTERNAL';
-          if (!(e instanceof PeerError))
-            this.node.logger.error({ peer: from.name, err: e }, 'endorsement failed');
-          this.node.send(
-            from.name,
-            Channel.node,
-            encodeEndorsed(message.requestId, {
-              error: { code, message: (e as Error).message.slice(0, 1000) },
-            }),
-          );
-        },
-      );
+      this.committer
+        .waitForHeight(message.minHeight, ENDORSE_CATCHUP_MS)
+        .then(() => this.endorser.endorse(message.proposal))
+        .then(
+          (e) =>
+            this.node.send(
+              from.name,
+              Channel.node,
+              encodeEndorsed(message.requestId, { response: e.response, endorsement: e.endorsement }),
+            ),
+          (e: unknown) => {
+            const code = e instanceof PeerError ? e.code : 'PEER_INTERNAL';
+            if (!(e instanceof PeerError))
+              this.node.logger.error({ peer: from.name, err: e }, 'endorsement failed');
+            this.node.send(
+              from.name,
+              Channel.node,
+              encodeEndorsed(message.requestId, {
+                error: { code, message: (e as Error).message.slice(0, 1000) },
+              }),
+            );
+          },
+        );
       return;
     }
     if (message.type === 'endorsed') {
@@ -233,7 +238,11 @@ export class Gateway {
         );
       }, ENDORSE_TIMEOUT_MS);
       this.pending.set(requestId, { resolve, reject, timer });
-      const sent = this.node.send(peer, Channel.node, encodeEndorse(requestId, signed));
+      const sent = this.node.send(
+        peer,
+        Channel.node,
+        encodeEndorse(requestId, signed, this.node.chainHead.height),
+      );
       if (sent !== 'queued') {
         clearTimeout(timer);
         this.pending.delete(requestId);
