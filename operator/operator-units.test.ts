@@ -1,0 +1,182 @@
+import { describe, expect, it } from '@jest/globals';
+import { ordererPdb, statefulSet, workloadObjects } from './builders.js';
+import { planNetwork } from './plan.js';
+import { WorkQueue } from './queue.js';
+import { ledgerNetworkSpecSchema, parseLedgerNetwork } from './spec.js';
+import { computeStatus, type Observation } from './status.js';
+
+const owner = { name: 'net', namespace: 'ns', uid: 'u-1' };
+const spec = ledgerNetworkSpecSchema.parse({
+  orderers: { count: 4 },
+  organisations: [{ name: 'org1', peers: 2 }, { name: 'org2' }],
+});
+
+describe('plan and builders', () => {
+  it('spreads orderers over the organisations and names nodes after their pods', () => {
+    const plan = planNetwork('net', 'ns', spec);
+    expect(plan.orderers.map((o) => o.name)).toEqual([
+      'net-org1-orderer-0',
+      'net-org2-orderer-0',
+      'net-org1-orderer-1',
+      'net-org2-orderer-1',
+    ]);
+    expect(plan.peers.map((p) => p.name)).toEqual(['net-org1-peer-0', 'net-org1-peer-1', 'net-org2-peer-0']);
+    expect(plan.groups.map((g) => `${g.statefulSet}=${g.replicas}`)).toEqual([
+      'net-org1-orderer=2',
+      'net-org1-peer=2',
+      'net-org2-orderer=2',
+      'net-org2-peer=1',
+    ]);
+  });
+
+  it('lets a PodDisruptionBudget evict at most f = floor((n-1)/3) orderers', () => {
+    expect([1, 3, 4, 6, 7, 10].map((n) => ordererPdb(owner, n).spec?.maxUnavailable)).toEqual([
+      0, 0, 1, 1, 2, 3,
+    ]);
+  });
+
+  it('builds identical objects from identical input (reconcile twice, nothing changes)', () => {
+    const plan = planNetwork('net', 'ns', spec);
+    expect(JSON.stringify(workloadObjects(owner, spec, plan))).toBe(
+      JSON.stringify(workloadObjects(owner, spec, planNetwork('net', 'ns', spec))),
+    );
+  });
+
+  it('reads the database URL from the external Secret in external mode, with no sidecar or volume claim', () => {
+    const external = ledgerNetworkSpecSchema.parse({
+      ...spec,
+      storage: { mode: 'external', externalSecretRef: { name: 'db' } },
+    });
+    const set = statefulSet(
+      owner,
+      external,
+      planNetwork('net', 'ns', external),
+      planNetwork('net', 'ns', external).groups[0]!,
+    );
+    const node = set.spec?.template.spec?.containers[0];
+    expect(node?.env?.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef).toEqual({
+      name: 'db',
+      key: 'databaseUrl',
+    });
+    expect(set.spec?.template.spec?.initContainers).toEqual([]);
+    expect(set.spec?.volumeClaimTemplates).toEqual([]);
+  });
+
+  it('reports every problem of a spec that slipped past the schema instead of throwing', () => {
+    const parsed = parseLedgerNetwork({
+      metadata: { name: 'a-name-that-is-far-too-long', namespace: 'ns', uid: 'u' },
+      spec: {
+        orderers: { count: 0 },
+        organisations: [{ name: 'x' }, { name: 'x' }],
+        storage: { mode: 'nfs' },
+      },
+    });
+    expect(parsed.spec).toBeUndefined();
+    expect(parsed.specProblems.join('\n')).toMatch(/metadata.name must be at most 20/);
+    expect(parsed.specProblems.join('\n')).toMatch(/spec.orderers.count/);
+    expect(parsed.specProblems.join('\n')).toMatch(/organisation "x" appears twice/);
+    expect(parsed.specProblems.join('\n')).toMatch(/spec.storage.mode/);
+  });
+});
+
+describe('status', () => {
+  const observation = (ready: boolean, refusals: string[] = []): Observation => ({
+    generation: 3,
+    networkId: 'net',
+    genesisHash: 'ab',
+    desiredOrderers: 1,
+    desiredPeers: 1,
+    nodes: [
+      {
+        name: 'o',
+        role: 'orderer',
+        org: 'org1',
+        podReady: ready,
+        inGenesis: true,
+        report: { name: 'o', role: 'orderer', org: 'org1', height: 7, leader: 'o', healthy: true },
+      },
+      {
+        name: 'p',
+        role: 'peer',
+        org: 'org1',
+        podReady: true,
+        inGenesis: true,
+        unreachable: 'status unavailable: refused',
+      },
+    ],
+    refusals,
+    certificatesReady: true,
+    certificatesMessage: 'ok',
+  });
+
+  it('is Ready with counts, height and leader when every node is ready', () => {
+    const s = computeStatus(observation(true), [], new Date('2026-01-01T00:00:00Z'));
+    expect(s).toMatchObject({
+      phase: 'Ready',
+      observedGeneration: 3,
+      orderers: '1/1',
+      peers: '1/1',
+      height: 7,
+      leader: 'o',
+    });
+    expect(s.conditions.map((c) => `${c.type}=${c.status}`)).toEqual([
+      'Ready=True',
+      'Progressing=False',
+      'Degraded=False',
+      'CertificatesReady=True',
+    ]);
+    expect(s.nodes.find((n) => n.name === 'p')).toMatchObject({
+      reachable: false,
+      message: 'status unavailable: refused',
+    });
+  });
+
+  it('keeps lastTransitionTime while a condition holds and moves it when it flips', () => {
+    const first = computeStatus(observation(true), [], new Date('2026-01-01T00:00:00Z'));
+    const same = computeStatus(observation(true), first.conditions, new Date('2026-01-01T01:00:00Z'));
+    expect(same.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
+    const flipped = computeStatus(observation(false), same.conditions, new Date('2026-01-01T02:00:00Z'));
+    expect(flipped.conditions.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      lastTransitionTime: '2026-01-01T02:00:00Z',
+    });
+  });
+
+  it('is Degraded, not Ready, while a spec change is refused', () => {
+    const s = computeStatus(observation(true, ['orderers.count 7 differs']), [], new Date());
+    expect(s.phase).toBe('Degraded');
+    expect(s.conditions.find((c) => c.type === 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'SpecChangeRefused',
+      message: 'orderers.count 7 differs',
+    });
+    expect(s.conditions.find((c) => c.type === 'Ready')?.status).toBe('False');
+  });
+});
+
+describe('work queue', () => {
+  it('holds a key once however often it is added, and re-runs a key added while it was processed', async () => {
+    const q = new WorkQueue({ ratePerS: 1000, burst: 1000 });
+    q.add('a');
+    q.add('a');
+    q.add('b');
+    expect(q.length).toBe(2);
+    const first = await q.get();
+    expect(first).toBe('a');
+    q.add('a'); // while processing: marked dirty, not queued twice
+    expect(q.length).toBe(1);
+    q.done('a');
+    expect(await q.get()).toBe('b');
+    expect(await q.get()).toBe('a');
+    q.shutDown();
+    expect(await q.get()).toBeUndefined();
+  });
+
+  it('backs a failing key off exponentially up to the cap, and forgets on success', () => {
+    const q = new WorkQueue({ backoffBaseMs: 100, backoffMaxMs: 1_000 });
+    expect([1, 2, 3, 4, 5, 6].map(() => q.addRateLimited('k'))).toEqual([100, 200, 400, 800, 1000, 1000]);
+    q.forget('k');
+    expect(q.addRateLimited('k')).toBe(100);
+    q.shutDown();
+  });
+});
