@@ -197,12 +197,14 @@ export function registerLocalNetwork(program: Command): void {
           hint.write('stop it with: chainnode down\n');
           return;
         }
-        hint.write('running; press Ctrl-C to stop\n');
+        // Ctrl-C in a terminal reaches the whole process group; a signal sent to this process
+        // alone is relayed. Either way the supervisor stops nodes first, then PostgreSQL.
         const stop = (): void => {
-          supervisor.kill('SIGTERM');
+          if (supervisor.exitCode === null) supervisor.kill('SIGTERM');
         };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+        hint.write('running; press Ctrl-C to stop\n');
         const code = await exited;
         process.stdout.write('stopped\n');
         if (code !== 0) process.exitCode = 1;
