@@ -42,3 +42,38 @@ export function table(head: readonly string[], rows: readonly (readonly (string 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+/** A trade as the sketch printed it: hashed ISIN, buyer and seller, price and volume. */
+export interface SketchTrade {
+  readonly price: unknown;
+  readonly volume: unknown;
+  readonly isin: unknown;
+  readonly seller: unknown;
+  readonly buyer: unknown;
+}
+
+/** The 2018 blockchaintest's view of a block: hash, index, created, previous, and its trade. */
+export function sketchBlockJson(
+  block: { hash: string; height: number; timestampMs: number; prevHash: string },
+  trade: SketchTrade | undefined,
+  extra: Record<string, unknown> = {},
+): string {
+  const content = trade && {
+    price: trade.price,
+    volume: trade.volume,
+    ISIN: trade.isin,
+    seller: trade.seller,
+    buyer: trade.buyer,
+  };
+  const view = {
+    hash: block.hash,
+    block: {
+      idx: block.height,
+      created: new Date(block.timestampMs).toISOString(),
+      previous: block.prevHash,
+      ...extra,
+      content,
+    },
+  };
+  return JSON.stringify(view, null, 4);
+}

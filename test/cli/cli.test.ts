@@ -1,38 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { loadNetworkDir } from '../../node/config/index.js';
 import { dropSchema, testDatabaseUrl, uniqueSchema } from '../support/database.js';
-
-const run = promisify(execFile);
-const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../node/cli/main.ts')];
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { runChainnode } from '../support/processes.js';
 
 /** Runs `chainnode` as a user would: a child process, its exit code and its two streams. */
-async function chainnode(args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], {
-      env: { ...process.env, ...env, FORCE_COLOR: '0' },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof err.code === 'number' ? err.code : -1,
-      stdout: err.stdout ?? '',
-      stderr: err.stderr ?? '',
-    };
-  }
-}
+const chainnode = runChainnode;
 
 async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });

@@ -1,32 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { randomLoopback } from '../support/processes.js';
-
-const run = promisify(execFile);
-const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../node/cli/main.ts')];
+import { randomLoopback, runChainnode, type CommandResult } from '../support/processes.js';
 
 let dir: string;
 
-/** `chainnode --dir DIR ...` as a user types it; resolves with the exit code and both streams. */
-async function chainnode(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, '--dir', dir, ...args], {
-      timeout: 180_000,
-      env: { ...process.env, DATABASE_URL: '' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof err.code === 'number' ? err.code : -1,
-      stdout: err.stdout ?? '',
-      stderr: err.stderr ?? '',
-    };
-  }
+/** `chainnode --dir DIR ...` as a user types it (DATABASE_URL cleared: `up` runs its own PostgreSQL). */
+function chainnode(...args: string[]): Promise<CommandResult> {
+  return runChainnode(['--dir', dir, ...args], { DATABASE_URL: '' });
 }
 
 beforeAll(async () => {

@@ -1,14 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { dropSchema, testDatabaseUrl, uniqueSchema } from '../support/database.js';
-import { ChainnodeProcess, randomLoopback, type LogLine } from '../support/processes.js';
+import { ChainnodeProcess, randomLoopback, runChainnode, type LogLine } from '../support/processes.js';
 
-const run = promisify(execFile);
 const NODES = ['orderer0', 'orderer1', 'orderer2', 'orderer3', 'peer0-org1', 'peer0-org2'];
 
 let work: string;
@@ -31,10 +28,7 @@ const statusFrom = (peer: string) => (l: LogLine) => l.msg === 'peer status' && 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'chainnode-cluster-'));
   const { host, basePort } = randomLoopback();
-  await run(process.execPath, [
-    '--import',
-    'tsx',
-    join(import.meta.dirname, '../../node/cli/main.ts'),
+  const init = await runChainnode([
     'network',
     'init',
     '--orderers',
@@ -48,6 +42,7 @@ beforeAll(async () => {
     '--out',
     work,
   ]);
+  if (init.code !== 0) throw new Error(`network init failed: ${init.stderr}`);
   networkFile = join(work, 'network.yaml');
   for (const name of NODES) schemaOf.set(name, uniqueSchema(name.replaceAll('-', '_')));
 });

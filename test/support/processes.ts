@@ -1,6 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+
+const runFile = promisify(execFile);
 
 const MAIN = join(import.meta.dirname, '../../node/cli/main.ts');
 /** Lines kept per process for assertions and for failure messages. */
@@ -115,4 +118,31 @@ export class ChainnodeProcess {
 export function randomLoopback(): { host: string; basePort: number } {
   const octet = () => 2 + Math.floor(Math.random() * 250);
   return { host: `127.${octet()}.${octet()}.1`, basePort: 20_000 + Math.floor(Math.random() * 400) * 100 };
+}
+
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `chainnode ARGS` to completion as a user would: a child process, its exit code and both streams. */
+export async function runChainnode(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<CommandResult> {
+  try {
+    const { stdout, stderr } = await runFile(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      env: { ...process.env, ...env, FORCE_COLOR: '0' },
+      timeout: 180_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return {
+      code: typeof err.code === 'number' ? err.code : -1,
+      stdout: err.stdout ?? '',
+      stderr: err.stderr ?? '',
+    };
+  }
 }

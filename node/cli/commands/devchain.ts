@@ -14,7 +14,7 @@ import { generateNetwork } from '../../network/index.js';
 import { ValidationCode } from '../../protocol/index.js';
 import { certifyLocally, sampleTrade, tradeEnvelope, type Signer, type Trade } from '../../workload/index.js';
 import { resolveNetworkDir } from '../network-dir.js';
-import { progressBar } from '../output.js';
+import { progressBar, sketchBlockJson } from '../output.js';
 import { integerOption } from '../parse.js';
 
 /**
@@ -109,25 +109,22 @@ export function registerDevchain(program: Command): void {
             `Blocks loaded ${head.height + 1} from ${database.description}, schema ${store.schema} (max index=${head.height})\n` +
               `Time elapsed: ${(elapsedMs / 1000).toFixed(3)} s\n`,
           );
-          const shown = {
-            hash: latest.hash,
-            block: {
-              idx: latest.block.header.height,
-              created: new Date(latest.block.header.timestampMs).toISOString(),
-              previous: latest.block.header.prevHash,
-              merkleRoot: latest.block.header.dataHash,
-              transactions: latest.block.header.txCount,
-              certifiedBy: latest.commitCertificate?.signatures.map((s) => s.signer) ?? [],
-              content: trade && {
-                price: trade.price,
-                volume: trade.volume,
-                ISIN: trade.isin,
-                seller: trade.seller,
-                buyer: trade.buyer,
-              },
+          const header = latest.block.header;
+          const shown = sketchBlockJson(
+            {
+              hash: latest.hash,
+              height: header.height,
+              timestampMs: header.timestampMs,
+              prevHash: header.prevHash,
             },
-          };
-          process.stdout.write(`${JSON.stringify(shown, null, 4)}\n`);
+            trade,
+            {
+              merkleRoot: header.dataHash,
+              transactions: header.txCount,
+              certifiedBy: latest.commitCertificate?.signatures.map((s) => s.signer) ?? [],
+            },
+          );
+          process.stdout.write(`${shown}\n`);
           const report = await store.verify();
           process.stdout.write(
             report.ok

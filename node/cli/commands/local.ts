@@ -22,7 +22,7 @@ import { ClientError } from '../../sdk/index.js';
 import { sampleTrade } from '../../workload/index.js';
 import { cliContext, type CliContext } from '../context.js';
 import { resolveNetworkDir } from '../network-dir.js';
-import { printJson, progressBar } from '../output.js';
+import { printJson, progressBar, sketchBlockJson, type SketchTrade } from '../output.js';
 import { integerOption } from '../parse.js';
 import { networkStatus, statusTable } from './client.js';
 
@@ -82,30 +82,20 @@ async function recordDemoTrades(ctx: CliContext, count: number): Promise<void> {
   const trade =
     lastTx === undefined
       ? undefined
-      : (JSON.parse(await client.evaluate({ contract: 'trade', fn: 'get', args: [lastTx.txId] })) as Record<
-          string,
-          unknown
-        >);
+      : (JSON.parse(
+          await client.evaluate({ contract: 'trade', fn: 'get', args: [lastTx.txId] }),
+        ) as SketchTrade);
+  const view = sketchBlockJson(
+    {
+      hash: latest.hash,
+      height: latest.header.height,
+      timestampMs: latest.header.timestampMs,
+      prevHash: latest.header.prevHash,
+    },
+    trade,
+  );
   process.stdout.write(
-    `Blocks loaded ${latest.header.height + 1} (max index=${latest.header.height})\n${JSON.stringify(
-      {
-        hash: latest.hash,
-        block: {
-          idx: latest.header.height,
-          created: new Date(latest.header.timestampMs).toISOString(),
-          previous: latest.header.prevHash,
-          content: trade && {
-            price: trade.price,
-            volume: trade.volume,
-            ISIN: trade.isin,
-            seller: trade.seller,
-            buyer: trade.buyer,
-          },
-        },
-      },
-      null,
-      4,
-    )}\n`,
+    `Blocks loaded ${latest.header.height + 1} (max index=${latest.header.height})\n${view}\n`,
   );
 }
 
