@@ -6,6 +6,7 @@ import { registerLocalNetwork } from './commands/local.js';
 import { registerDevchain } from './commands/devchain.js';
 import { registerNetworkInit } from './commands/network-init.js';
 import { registerNode } from './commands/node.js';
+import { registerShell } from './commands/shell.js';
 import { registerVerify } from './commands/verify.js';
 import { errorLine } from './errors.js';
 
@@ -23,6 +24,7 @@ registerNetworkInit(program.command('network').description('create and inspect n
 registerLocalNetwork(program);
 registerNodeStop(registerNode(program));
 registerClientCommands(program);
+registerShell(program);
 registerDevchain(program);
 registerVerify(program);
 registerBench(program);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,28 @@ let dir: string;
 /** `chainnode --dir DIR ...` as a user types it (DATABASE_URL cleared: `up` runs its own PostgreSQL). */
 function chainnode(...args: string[]): Promise<CommandResult> {
   return runChainnode(['--dir', dir, ...args], { DATABASE_URL: '' });
+}
+
+/** Types `lines` into `chainnode shell` and returns everything it printed. */
+function shellSession(lines: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '../../node/cli/main.ts'), '--dir', dir, 'shell'],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.once('error', reject);
+    child.once('exit', () => {
+      resolve(out);
+    });
+    child.stdin.end(`${lines.join('\n')}\n`);
+  });
 }
 
 beforeAll(async () => {
@@ -83,6 +106,21 @@ describe('the CLI, driven as a user would', () => {
     const reports = JSON.parse(verify.stdout) as { ok: boolean; blocks: number }[];
     expect(reports).toHaveLength(6);
     expect(reports.every((r) => r.ok && r.blocks === block.header.height + 1)).toBe(true);
+
+    // The sketch's interactive CLI: commands to a node, switching nodes, errors that do not end it.
+    const shell = await shellSession([
+      'query counter read hits',
+      'use peer0-org2',
+      'query counter read hits',
+      'frobnicate',
+      'use nosuch',
+      'exit',
+    ]);
+    expect(shell).toContain('chainnode(peer0-org1)> 2');
+    expect(shell).toContain('now talking to peer0-org2');
+    expect(shell).toContain('chainnode(peer0-org2)> 2');
+    expect(shell).toContain('unknown command "frobnicate" (try help)');
+    expect(shell).toContain('unknown node nosuch');
 
     expect((await chainnode('node', 'stop', 'orderer3')).stdout).toContain('orderer3 is stopping');
     let status: { name: string; healthy: boolean }[] = [];
