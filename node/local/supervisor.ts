@@ -6,10 +6,12 @@ import type { Logger } from 'pino';
 import { loadNetworkDir } from '../config/index.js';
 import { openDatabase, type DatabaseHandle } from '../ledger/index.js';
 import { logDir, nodeLogFile } from './paths.js';
-import { clearLocalState, writeLocalState, type LocalState } from './state.js';
+import { clearLocalState, processAlive, writeLocalState, type LocalState } from './state.js';
 
 /** A node given this long to stop on SIGTERM before it is killed. */
 export const NODE_STOP_GRACE_MS = 15_000;
+/** How often a foreground network checks that its `up` process still lives. */
+export const PARENT_CHECK_MS = 1_000;
 
 interface Child {
   process: ChildProcess | null;
@@ -30,7 +32,11 @@ export function chainnodeCommand(): { command: string; args: string[] } {
  * It records what runs in <dir>/run/state.json, and on SIGTERM/SIGINT stops the nodes first,
  * then the database. `chainnode up` starts it; `chainnode down` signals it.
  */
-export async function superviseLocalNetwork(dir: string, logger: Logger): Promise<void> {
+export async function superviseLocalNetwork(
+  dir: string,
+  logger: Logger,
+  options: { parentPid?: number } = {},
+): Promise<void> {
   const network = await loadNetworkDir(dir);
   await mkdir(logDir(dir), { recursive: true });
   const database: DatabaseHandle = await openDatabase({ dir });
@@ -126,6 +132,19 @@ export async function superviseLocalNetwork(dir: string, logger: Logger): Promis
     };
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);
+    // Started in the foreground by `up`: if `up` dies without stopping us (killed), stop too,
+    // rather than leave a network running that nobody started on purpose.
+    const parentPid = options.parentPid;
+    if (parentPid !== undefined) {
+      const watch = setInterval(() => {
+        if (!processAlive(parentPid)) {
+          clearInterval(watch);
+          logger.warn({ parentPid }, 'the `up` process that started this network is gone');
+          shutdown();
+        }
+      }, PARENT_CHECK_MS);
+      watch.unref();
+    }
   });
   logger.info({}, 'local network stopped');
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChainnodeProcess, randomLoopback } from '../support/processes.js';
+import { ChainnodeProcess, randomLoopback, runChainnode } from '../support/processes.js';
 
 let dir: string;
 
@@ -13,6 +13,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // Whatever happened above, leave no network running.
+  await runChainnode(['--dir', dir, 'down']);
   await rm(dir, { recursive: true, force: true });
 });
 

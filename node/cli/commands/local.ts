@@ -154,10 +154,20 @@ export function registerLocalNetwork(program: Command): void {
         await mkdir(logDir(dir), { recursive: true });
         const out = openSync(join(logDir(dir), 'supervisor.log'), 'a');
         const cli = chainnodeCommand();
-        const supervisor = spawn(cli.command, [...cli.args, '--dir', dir, 'supervise'], {
-          detached: opts.detach === true,
-          stdio: ['ignore', out, out],
-        });
+        const supervisor = spawn(
+          cli.command,
+          [
+            ...cli.args,
+            '--dir',
+            dir,
+            'supervise',
+            ...(opts.detach === true ? [] : ['--parent', String(process.pid)]),
+          ],
+          {
+            detached: opts.detach === true,
+            stdio: ['ignore', out, out],
+          },
+        );
         if (opts.detach === true) supervisor.unref();
         const exited = new Promise<number | null>((resolve) => supervisor.once('exit', resolve));
 
@@ -219,8 +229,13 @@ export function registerLocalNetwork(program: Command): void {
     });
 
   // Internal: the long-running process behind `up`.
-  program.command('supervise', { hidden: true }).action(async (_opts: unknown, cmd: Command) => {
-    const dir = resolveNetworkDir(cmd.optsWithGlobals<{ dir?: string }>().dir);
-    await superviseLocalNetwork(dir, pino({ base: { component: 'supervisor' } }));
-  });
+  program
+    .command('supervise', { hidden: true })
+    .option('--parent <pid>', 'stop when this process is gone (a foreground `up`)', integerOption(1, 2 ** 31))
+    .action(async (opts: { parent?: number }, cmd: Command) => {
+      const dir = resolveNetworkDir(cmd.optsWithGlobals<{ dir?: string }>().dir);
+      await superviseLocalNetwork(dir, pino({ base: { component: 'supervisor' } }), {
+        parentPid: opts.parent,
+      });
+    });
 }
