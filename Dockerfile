@@ -28,6 +28,9 @@ WORKDIR /app
 COPY --from=prod-deps --chown=root:root /src/node_modules ./node_modules
 COPY --from=build --chown=root:root /src/dist ./dist
 COPY --chown=root:root package.json ./
+# Shipped at run time: the sample contracts (`up`, lifecycle probes) and the OpenAPI document the API serves.
+COPY --chown=root:root contracts ./contracts
+COPY --chown=root:root docs ./docs
 # Numeric, so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 ENTRYPOINT ["node", "dist/node/cli/main.js"]

@@ -17,6 +17,8 @@ TIMEOUT="${TIMEOUT:-600s}"
 # How a client submits a transaction; the CLI's `invoke` command is named here in one place so
 # it is easy to adjust as the CLI evolves.
 INVOKE_ARGS="${INVOKE_ARGS:-invoke kv put e2e-key e2e-value}"
+# The peer the client talks to: its pod DNS name is in network.yaml and in its certificate.
+GATEWAY_NODE="${GATEWAY_NODE:-sample-org1-peer-0}"
 
 log() { echo "kind-e2e: $*" >&2; }
 for tool in docker kind kubectl helm; do
@@ -65,7 +67,11 @@ spec:
     - name: client
       image: $IMAGE
       imagePullPolicy: Never
-      args: [$(echo "$INVOKE_ARGS" | sed 's/ /, /g'), --dir, /etc/chainnode, --gateway, "https://sample-gateway.$NS.svc:8050"]
+      command: [sh, -c]
+      args:
+        - >-
+          node dist/node/cli/main.js --dir /etc/chainnode --identity org1/client contract deploy kv contracts/kv.js --node $GATEWAY_NODE &&
+          node dist/node/cli/main.js --dir /etc/chainnode --identity org1/client $INVOKE_ARGS --node $GATEWAY_NODE
       volumeMounts:
         - { name: network, mountPath: /etc/chainnode, readOnly: true }
   volumes:

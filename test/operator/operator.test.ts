@@ -9,6 +9,8 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import YAML from 'yaml';
 import { parseNetworkFile } from '../../node/config/index.js';
+import { loadSampleContract } from '../../node/contracts/index.js';
+import { ChainnodeClient } from '../../node/sdk/index.js';
 import { testDatabaseUrl } from '../support/database.js';
 import { ChainnodeProcess, randomLoopback } from '../support/processes.js';
 import { BINARIES_BUILD_TIMEOUT_MS, ControlPlane, KubectlError } from './support/control-plane.js';
@@ -543,7 +545,7 @@ describe('the rendered network', () => {
     }
   }, 60_000);
 
-  it('runs: the Secrets, ConfigMap and pod specs the operator created start nodes that connect', async () => {
+  it('runs: the Secrets, ConfigMap and pod specs the operator created start nodes that connect and commit transactions', async () => {
     // A database of its own (external storage mode, URL in a Secret, as a user would give it).
     database = `operator_${randomBytes(5).toString('hex')}`;
     const admin = new pg.Client({ connectionString: testDatabaseUrl() });
@@ -655,6 +657,29 @@ describe('the rendered network', () => {
     );
     expect(withHeights.status.leader).toBe('local-org1-orderer-0');
     expect(withHeights.status.height).toBeGreaterThanOrEqual(0);
+
+    // And it works: with the admin identity the operator issued, deploy a contract and commit a
+    // transaction endorsed by both organisations' peers, as a client of the gateway would.
+    const networkYaml = (await getJson('get', 'configmap', 'local-network', '-n', NS)).data[
+      'network.yaml'
+    ] as string;
+    const network = parseNetworkFile(networkYaml, 'network.yaml', new Date());
+    const adminSecret = (await secret('local-org1-admin')).data;
+    const peer = network.config.peers.find((p) => p.org === 'org1')!;
+    const client = ChainnodeClient.connect({
+      url: `https://${peer.host}:${peer.apiPort}`,
+      certPem: Buffer.from(adminSecret['cert.pem'], 'base64').toString(),
+      keyPem: Buffer.from(adminSecret['key.pem'], 'base64').toString(),
+      caCerts: network.config.orgs.flatMap((o) => o.caCerts),
+    });
+    try {
+      expect((await client.deploy('kv', loadSampleContract('kv').source)).validation).toBe('VALID');
+      const put = await client.submit({ contract: 'kv', fn: 'put', args: ['rendered', 'works'] });
+      expect(put.validation).toBe('VALID');
+      expect(await client.evaluate({ contract: 'kv', fn: 'get', args: ['rendered'] })).toBe('"works"');
+    } finally {
+      client.close();
+    }
     await kubectl('delete', 'ledgernetwork', 'local', '-n', NS, '--wait=true', '--timeout=60s');
   });
 });
