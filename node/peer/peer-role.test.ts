@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { pino } from 'pino';
 import { writeNetworkDir } from '../config/index.js';
 import { loadSampleContract } from '../contracts/index.js';
@@ -193,5 +194,29 @@ describe('peers: endorse, order, validate, commit (execute-order-validate)', () 
     );
     expect(b).toEqual(a);
     for (const p of peers) expect(await p.node.store.verify()).toMatchObject({ ok: true });
+  });
+
+  it('refuses to submit when endorsers disagree (diverged state), and commits nothing', async () => {
+    // Make org2's peer believe in an asset org1's peer has never seen, behind the ledger's back.
+    const org2Schema = schemas[2]!;
+    const admin = new pg.Client({ connectionString: testDatabaseUrl() });
+    await admin.connect();
+    try {
+      await admin.query(
+        `INSERT INTO "${org2Schema}".state (namespace, key, value, version_height, version_tx) VALUES ('asset-transfer', 'ghost', $1, 1, 0)`,
+        [
+          Buffer.from(
+            JSON.stringify({ ID: 'ghost', Color: 'grey', Size: 1, Owner: 'Nobody', AppraisedValue: 1 }),
+          ),
+        ],
+      );
+    } finally {
+      await admin.end();
+    }
+    const before = peers[0]!.node.chainHead.height;
+    await expect(submit(peers[0]!, 'asset-transfer', 'AssetExists', ['ghost'])).rejects.toMatchObject({
+      code: 'PEER_ENDORSEMENTS_DIVERGE',
+    });
+    expect(peers[0]!.node.chainHead.height).toBe(before);
   });
 });
