@@ -31,6 +31,8 @@ COPY --chown=root:root package.json ./
 # Shipped at run time: the sample contracts (`up`, lifecycle probes) and the OpenAPI document the API serves.
 COPY --chown=root:root contracts ./contracts
 COPY --chown=root:root docs ./docs
+# The explorer's static page is served from the package root too (no build step).
+COPY --chown=root:root node/api/explorer/static ./node/api/explorer/static
 # Numeric, so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 ENTRYPOINT ["node", "dist/node/cli/main.js"]

@@ -16,7 +16,7 @@ export function nodeMetrics(
     bytesIn: number;
     bytesOut: number;
   },
-): Registry {
+): { registry: Registry; submitSeconds: Histogram } {
   const registry = new Registry();
   registry.setDefaultLabels({ node: node.name, role: node.role });
   new Gauge({
@@ -96,11 +96,11 @@ export function nodeMetrics(
     blocks.inc();
     for (const code of codes) txs.inc({ code: validationCodeName(code) });
   });
-  new Histogram({
+  const submitSeconds = new Histogram({
     name: 'chainnode_submit_seconds',
     help: 'Gateway submit latency, from submission to this peer committing the transaction',
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  return registry;
+  return { registry, submitSeconds };
 }

@@ -20,6 +20,7 @@ import {
 } from '../protocol/index.js';
 import { requireRole, type Caller } from './auth.js';
 import { ApiError, errorHandler } from './errors.js';
+import { contractsView, explorerRouter, networkView } from './explorer/index.js';
 import { packageRoot } from '../util/package-root.js';
 import { nodeMetrics } from './metrics.js';
 
@@ -89,7 +90,7 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
   const anyMember = requireRole(currentMembers, ['client', 'admin', 'peer', 'orderer']);
   const admin = requireRole(currentMembers, ['admin']);
   const empty = { connectedPeers: 0, framesDropped: 0, bytesIn: 0, bytesOut: 0 };
-  const registry = nodeMetrics(node, orderer, () => node.transportMetrics() ?? empty);
+  const { registry, submitSeconds } = nodeMetrics(node, orderer, () => node.transportMetrics() ?? empty);
   const openapi = YAML.parse(readFileSync(join(packageRoot(), 'docs', 'openapi.yaml'), 'utf8')) as unknown;
   let streams = 0;
 
@@ -136,6 +137,14 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
       api: `https://${entry?.host ?? 'localhost'}:${String(entry?.apiPort ?? 0)}`,
     });
   });
+
+  app.get('/network', anyMember, (_req, res) => {
+    res.json(networkView(node));
+  });
+  app.get('/contracts', anyMember, async (_req, res) => {
+    res.json(await contractsView(node));
+  });
+  app.use('/explorer', explorerRouter(anyMember));
 
   app.get('/blocks', anyMember, async (req, res) => {
     const head = node.chainHead.height;
@@ -251,7 +260,9 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
     app.post('/gateway/submit', anyMember, async (req, res) => {
       const body = parseWith(submitBody, req.body, 'body');
       const envelope = parseWith(envelopeSchema, body.envelope, 'envelope');
+      const timer = submitSeconds.startTimer();
       const outcome = await peer.gateway.submit(envelope, body.timeoutMs);
+      timer();
       res.json({ ...outcome, validation: validationCodeName(outcome.code) });
     });
   }

@@ -4,6 +4,7 @@ import { registerBench } from './commands/bench.js';
 import { registerClientCommands, registerNodeStop } from './commands/client.js';
 import { registerLocalNetwork } from './commands/local.js';
 import { registerDevchain } from './commands/devchain.js';
+import { registerExplorer } from './commands/explorer.js';
 import { registerNetworkInit } from './commands/network-init.js';
 import { registerNode } from './commands/node.js';
 import { registerShell } from './commands/shell.js';
@@ -28,6 +29,7 @@ registerShell(program);
 registerDevchain(program);
 registerVerify(program);
 registerBench(program);
+registerExplorer(program);
 
 try {
   await program.parseAsync(process.argv);

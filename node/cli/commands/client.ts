@@ -19,6 +19,7 @@ export interface NodeStatusRow {
   /** Members this node has a link up with. */
   linkedPeers: number;
   api: string;
+  explorer: string;
   error?: string;
 }
 
@@ -32,6 +33,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
         role: ctx.network.config.orderers.includes(n) ? 'orderer' : 'peer',
         org: n.org,
         api,
+        explorer: `${api}/explorer`,
       };
       try {
         const client = await ctx.client(n.name);
