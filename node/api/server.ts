@@ -5,7 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { MembershipVerifier } from '../config/index.js';
+import type { MembershipVerifier } from '../config/index.js';
 import type { ChainNode } from '../node/index.js';
 import type { OrdererRole } from '../orderer/index.js';
 import type { PeerRole } from '../peer/index.js';
@@ -78,15 +78,7 @@ const heightParam = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_IN
  */
 export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
   const { node, peer, orderer, logger } = options;
-  let members = new MembershipVerifier(node.config);
-  let membersFor = node.config;
-  const currentMembers = (): MembershipVerifier => {
-    if (membersFor !== node.config) {
-      members = new MembershipVerifier(node.config);
-      membersFor = node.config;
-    }
-    return members;
-  };
+  const currentMembers = (): MembershipVerifier => node.members;
   const anyMember = requireRole(currentMembers, ['client', 'admin', 'peer', 'orderer']);
   const admin = requireRole(currentMembers, ['admin']);
   const empty = { connectedPeers: 0, framesDropped: 0, bytesIn: 0, bytesOut: 0 };

@@ -1,7 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { loadNetworkFile, readNodeIdentity, type LoadedNetwork } from '../config/index.js';
+import {
+  loadNetworkFile,
+  MembershipVerifier,
+  readNodeIdentity,
+  type LoadedNetwork,
+} from '../config/index.js';
 import { CertificateKeyCache, SigningKey } from '../crypto/index.js';
 import {
   ChainStore,
@@ -88,6 +93,8 @@ export class ChainNode {
   /** 'block' with a CommittedBlock after every commit: for the API's event stream and metrics. */
   readonly events = new EventEmitter<{ block: [CommittedBlock] }>();
   private configInForce: NetworkConfig;
+  private membersVerifier: MembershipVerifier;
+  private membersFor: NetworkConfig;
 
   private constructor(
     readonly name: NodeName,
@@ -103,6 +110,8 @@ export class ChainNode {
     config: NetworkConfig,
   ) {
     this.configInForce = config;
+    this.membersFor = config;
+    this.membersVerifier = new MembershipVerifier(config);
     this.delivery = new DeliveryServer(
       store,
       (to, body) => this.send(to, Channel.node, body),
@@ -224,6 +233,18 @@ export class ChainNode {
   /** The configuration in force for the next block. */
   get config(): NetworkConfig {
     return this.configInForce;
+  }
+
+  /**
+   * Certificate checks against the configuration in force. One verifier per configuration, so
+   * its cache of verified certificates is shared by every role and never outlives a change.
+   */
+  get members(): MembershipVerifier {
+    if (this.membersFor !== this.configInForce) {
+      this.membersVerifier = new MembershipVerifier(this.configInForce);
+      this.membersFor = this.configInForce;
+    }
+    return this.membersVerifier;
   }
 
   /** The latest signed status each peer sent us. */

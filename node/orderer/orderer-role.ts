@@ -1,4 +1,3 @@
-import { MembershipVerifier } from '../config/index.js';
 import {
   ConsensusCore,
   encodeConsensusMessage,
@@ -11,13 +10,7 @@ import {
 } from '../consensus/index.js';
 import type { ChainNode } from '../node/index.js';
 import { Channel, DELIVER_BLOCKS_MAX } from '../node/index.js';
-import {
-  canonicalBytes,
-  ValidationCode,
-  type Block,
-  type NetworkConfig,
-  type NodeName,
-} from '../protocol/index.js';
+import { canonicalBytes, ValidationCode, type Block, type NodeName } from '../protocol/index.js';
 import { blockProblem, envelopeProblem } from './admission.js';
 
 /** One consensus tick: view and batch timeouts are counted in these. */
@@ -39,8 +32,6 @@ export class OrdererRole {
   private draining = false;
   private ticker: NodeJS.Timeout | undefined;
   private stopped = false;
-  private members: MembershipVerifier;
-  private membersConfig: NetworkConfig;
   private lastPruned: number;
   /** Final blocks being written to the store, one after another. */
   private committing: Promise<void> = Promise.resolve();
@@ -54,8 +45,6 @@ export class OrdererRole {
     tickMs: number,
     restore: RestoreState,
   ) {
-    this.members = new MembershipVerifier(node.config);
-    this.membersConfig = node.config;
     this.lastPruned = node.chainHead.height;
     const config = node.config;
     this.core = new ConsensusCore(
@@ -126,12 +115,13 @@ export class OrdererRole {
   }
 
   private admit(envelope: Parameters<typeof envelopeProblem>[0]): string | null {
-    // Certificates are checked against the configuration in force; rebuild on a change.
-    if (this.membersConfig !== this.node.config) {
-      this.members = new MembershipVerifier(this.node.config);
-      this.membersConfig = this.node.config;
-    }
-    const problem = envelopeProblem(envelope, this.node.config, this.members, this.node.keys, new Date());
+    const problem = envelopeProblem(
+      envelope,
+      this.node.config,
+      this.node.members,
+      this.node.keys,
+      new Date(),
+    );
     if (problem !== null)
       this.node.logger.debug({ txId: envelope.payload.txId, problem }, 'transaction refused');
     return problem;

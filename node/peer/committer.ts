@@ -7,10 +7,8 @@ import {
   ValidationCode,
   type Block,
   type CommitCertificate,
-  type NetworkConfig,
 } from '../protocol/index.js';
 import type { PeerIdentity } from '../transport/index.js';
-import { MembershipVerifier } from '../config/index.js';
 import { prefetchValidationContext } from './prefetch.js';
 import type { WorldStateCache } from './state-cache.js';
 import { validateBlock } from './validate.js';
@@ -42,8 +40,6 @@ export class Committer extends EventEmitter {
   private stallTimer: NodeJS.Timeout | undefined;
   /** Blocks arrive as messages; this chain of promises commits them one at a time, in order. */
   private work: Promise<void> = Promise.resolve();
-  private members: MembershipVerifier;
-  private membersFor: NetworkConfig;
   private stopped = false;
   blocksRejected = 0;
 
@@ -52,16 +48,6 @@ export class Committer extends EventEmitter {
     private readonly cache: WorldStateCache,
   ) {
     super();
-    this.membersFor = node.config;
-    this.members = new MembershipVerifier(node.config);
-  }
-
-  get membership(): MembershipVerifier {
-    if (this.membersFor !== this.node.config) {
-      this.membersFor = this.node.config;
-      this.members = new MembershipVerifier(this.node.config);
-    }
-    return this.members;
   }
 
   onPeerStatus(from: PeerIdentity, status: PeerStatus): void {
@@ -149,7 +135,7 @@ export class Committer extends EventEmitter {
     }
     const ctx = await prefetchValidationContext(this.node.store, block, {
       config: this.node.config,
-      members: this.membership,
+      members: this.node.members,
       keys: this.node.keys,
     });
     const { codes, config } = validateBlock(block, ctx);

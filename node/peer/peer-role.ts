@@ -31,7 +31,7 @@ export class PeerRole {
       runtime,
       self: { identity: { org: entry.org, cert: entry.cert }, key: node.key },
       keys: node.keys,
-      current: () => ({ config: node.config, members: committer.membership }),
+      current: () => ({ config: node.config, members: node.members }),
     });
     const gateway = new Gateway(node, endorser, committer, cache);
     node.addHandlers({
