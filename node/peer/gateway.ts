@@ -27,6 +27,9 @@ export const ENDORSE_TIMEOUT_MS = 10_000;
 export const COMMIT_TIMEOUT_MS = 30_000;
 /** How long an endorser waits to catch up with the gateway's height before simulating anyway. */
 export const ENDORSE_CATCHUP_MS = 5_000;
+/** How long a gateway waits for a link to some peer of an organisation it needs. */
+export const PEER_LINK_WAIT_MS = 5_000;
+const PEER_LINK_POLL_MS = 50;
 /** Endorsement requests awaiting an answer; more are refused rather than queued without bound. */
 export const PENDING_ENDORSEMENTS_MAX = 10_000;
 /** Subsets of organisations tried when planning whom to ask; beyond this many orgs, ask them all. */
@@ -196,7 +199,7 @@ export class Gateway {
       const own = await this.endorser.endorse(signed);
       return { response: own.response, endorsement: own.endorsement };
     }
-    const candidates = this.node.connectedPeers().filter((p) => p.role === 'peer' && p.org === org);
+    const candidates = await this.connectedPeersOf(org);
     const failures: string[] = [];
     for (const peer of candidates) {
       try {
@@ -217,6 +220,19 @@ export class Gateway {
         ? `no peer of org ${org} is connected to endorse`
         : `no peer of org ${org} endorsed: ${failures.join('; ')}`,
     );
+  }
+
+  /**
+   * Connected peers of `org`; if none is linked right now (a restart, a reconnect), waits a
+   * little for one rather than fail a submission on a transient link.
+   */
+  private async connectedPeersOf(org: string): Promise<PeerIdentity[]> {
+    const deadline = Date.now() + PEER_LINK_WAIT_MS;
+    for (;;) {
+      const linked = this.node.connectedPeers().filter((p) => p.role === 'peer' && p.org === org);
+      if (linked.length > 0 || Date.now() >= deadline) return linked;
+      await new Promise((resolve) => setTimeout(resolve, PEER_LINK_POLL_MS));
+    }
   }
 
   private ask(

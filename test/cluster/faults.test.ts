@@ -161,6 +161,22 @@ describe('faults under load, with real processes', () => {
     // 2. The crashed leader restarts from its database and catches up.
     start(leader);
     await procs.get(leader)!.waitFor((l) => l.msg === 'API listening', 60_000, 'restart');
+    // Only f = 1 orderer may be faulty at a time: the restarted one must have caught up and
+    // joined the current view before another is frozen.
+    await eventually(
+      async () => {
+        const [mine, theirs] = await Promise.all([
+          client(leader).status() as Promise<{ view: number; height: number }>,
+          Promise.all(survivors.map((n) => client(n).status() as Promise<{ view: number; height: number }>)),
+        ]);
+        return (
+          mine.view === Math.max(...theirs.map((t) => t.view)) &&
+          mine.height >= Math.min(...theirs.map((t) => t.height))
+        );
+      },
+      120_000,
+      `${leader} to catch up and join the current view`,
+    );
 
     // 3. Freeze a follower, keep committing, thaw it: it catches up.
     const frozen = survivors.find((n) => n !== views[0]!.leaderName)!;
@@ -201,7 +217,7 @@ describe('faults under load, with real processes', () => {
     process.stderr.write(
       `faults test: ${acknowledged.length} acknowledged, ${failures} failed during faults\n`,
     );
-  }, 300_000);
+  }, 420_000);
 
   it('verify passes on every database afterwards', async () => {
     for (const proc of procs.values()) await proc.stop('SIGTERM');
