@@ -124,6 +124,7 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
       leaderName: consensus?.leader ?? null,
       view: consensus?.view ?? null,
       viewChanges: consensus?.viewChanges ?? null,
+      consensus: consensus ?? null,
       healthy: true,
       connectedPeers: node.connectedPeers().map((p) => p.name),
       api: `https://${entry?.host ?? 'localhost'}:${String(entry?.apiPort ?? 0)}`,

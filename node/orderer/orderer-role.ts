@@ -37,6 +37,8 @@ export class OrdererRole {
   private committing: Promise<void> = Promise.resolve();
   /** The orderer we asked for missing blocks, whose answers are fed to the core. */
   private fetchingFrom: string | undefined;
+  /** View and status last logged, so transitions are logged once each. */
+  private logged: { view: number; status: ConsensusMetrics['status'] } | undefined;
 
   private readonly core: ConsensusCore;
 
@@ -139,6 +141,7 @@ export class OrdererRole {
       while (this.queue.length > 0 && !this.stopped) {
         const events = this.queue.splice(0, EVENTS_PER_BATCH_MAX);
         const readies = events.map((e) => this.core.step(e));
+        this.logViewTransition();
         await this.handle(merge(readies));
       }
     } catch (e) {
@@ -148,6 +151,16 @@ export class OrdererRole {
     } finally {
       this.draining = false;
     }
+  }
+
+  private logViewTransition(): void {
+    const { view, status, height, leader } = this.core.metrics();
+    if (this.logged?.view === view && this.logged.status === status) return;
+    if (this.logged !== undefined) {
+      if (status === 'view-change') this.node.logger.warn({ view, height }, 'view change started');
+      else this.node.logger.info({ view, height, leader }, 'entered view');
+    }
+    this.logged = { view, status };
   }
 
   private async handle(ready: Ready): Promise<void> {
@@ -202,7 +215,8 @@ export class OrdererRole {
       .sort((a, b) => (statuses.get(b)?.height ?? 0) - (statuses.get(a)?.height ?? 0))[0];
     if (best === undefined) return;
     this.fetchingFrom = best;
-    this.node.requestBlocks(best, fromHeight, DELIVER_BLOCKS_MAX);
+    const result = this.node.requestBlocks(best, fromHeight, DELIVER_BLOCKS_MAX);
+    this.node.logger.debug({ from: best, fromHeight, result }, 'fetching final blocks');
   }
 }
 

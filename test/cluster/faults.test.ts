@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadNetworkDir, type LoadedNetwork } from '../../node/config/index.js';
@@ -16,6 +16,10 @@ let dir: string;
 let network: LoadedNetwork;
 const schemas = new Map<string, string>();
 const procs = new Map<string, ChainnodeProcess>();
+/** Every process ever started (a restarted node appears twice), for the logs kept afterwards. */
+const started: ChainnodeProcess[] = [];
+/** Where the nodes' logs are kept after the run, for a post-mortem of a failure. */
+const LOG_DIR = join(tmpdir(), 'chainnode-faults-logs');
 const clients = new Map<string, ChainnodeClient>();
 
 function start(name: string): ChainnodeProcess {
@@ -29,9 +33,11 @@ function start(name: string): ChainnodeProcess {
     ['node', 'start', '--config', join(dir, 'network.yaml'), '--name', name, '--schema', schema],
     {
       DATABASE_URL: testDatabaseUrl(),
+      LOG_LEVEL: 'debug',
     },
   );
   procs.set(name, proc);
+  started.push(proc);
   return proc;
 }
 
@@ -111,8 +117,31 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // The state every live node reports, kept with the logs for a post-mortem.
+  const statuses = await Promise.all(
+    [...procs.entries()]
+      .filter(([, p]) => p.running)
+      .map(async ([name]) =>
+        Promise.race([
+          client(name).status(),
+          new Promise((resolve) => setTimeout(resolve, 5_000, { name, error: 'no answer in 5 s' })),
+        ]).catch((e: unknown) => ({ name, error: String(e) })),
+      ),
+  );
   for (const c of clients.values()) c.close();
   await Promise.all([...procs.values()].map((p) => p.stop('SIGKILL')));
+  await rm(LOG_DIR, { recursive: true, force: true });
+  await mkdir(LOG_DIR, { recursive: true });
+  await writeFile(join(LOG_DIR, 'status.json'), JSON.stringify(statuses, null, 2));
+  const runs = new Map<string, number>();
+  for (const proc of started) {
+    const run = (runs.get(proc.label) ?? 0) + 1;
+    runs.set(proc.label, run);
+    await writeFile(
+      join(LOG_DIR, `${proc.label}.${run}.log`),
+      [...proc.lines.map((l) => JSON.stringify(l)), ...proc.stderr].join('\n') + '\n',
+    );
+  }
   await Promise.all([...schemas.values()].map(dropSchema));
   await rm(dir, { recursive: true, force: true });
 });
