@@ -198,6 +198,37 @@ describe('ConsensusCore, honest runs', () => {
     }
   });
 
+  it('does not blame the leader for an idle spell: a request after it is ordered in the same view', () => {
+    const cluster = new Cluster(names(4));
+    cluster.step('orderer1' as NodeName, { type: 'request', envelope: envelopes[0]! });
+    cluster.tick(5);
+    cluster.tick(100); // idle: ten view timeouts with nothing to order
+    cluster.step('orderer2' as NodeName, { type: 'request', envelope: envelopes[1]! });
+    cluster.tick(5);
+    expect(heights(cluster)).toEqual([2, 2, 2, 2]);
+    for (const name of cluster.orderers) expect(cluster.core(name).metrics().viewChanges).toBe(0);
+  });
+
+  it('rejoins the current view after missing its NEW-VIEW, once f+1 others vote in it', () => {
+    const cluster = new Cluster(names(4));
+    const [old, next] = ['orderer0', 'orderer1'] as NodeName[];
+    cluster.down.add(old!);
+    cluster.step(next!, { type: 'request', envelope: envelopes[0]! });
+    cluster.tick(60);
+    expect(cluster.core(next!).metrics().view).toBe(1);
+    // Back, it still believes it leads view 0: nobody resends a NEW-VIEW unasked.
+    cluster.down.delete(old!);
+    expect(cluster.core(old!).metrics()).toMatchObject({ view: 0, status: 'normal' });
+    cluster.step(next!, { type: 'request', envelope: envelopes[1]! });
+    cluster.tick(20);
+    expect(cluster.core(old!).metrics()).toMatchObject({
+      view: 1,
+      status: 'normal',
+      lastViewChange: { view: 1, reason: 'behind' },
+    });
+    for (const name of cluster.orderers) expect(cluster.core(name).metrics().view).toBe(1);
+  });
+
   it('writes a checkpoint every checkpointInterval blocks and makes it stable', () => {
     const cluster = new Cluster(names(4));
     for (let i = 0; i < 4; i++)

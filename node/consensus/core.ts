@@ -56,6 +56,7 @@ import {
   type PersistRecord,
   type Ready,
   type RejectReason,
+  type ViewChangeReason,
   type RestoreState,
 } from './types.js';
 import {
@@ -117,16 +118,21 @@ export class ConsensusCore {
   private readonly answeredStale = new Map<NodeName, number>();
   private viewStartTick = 0;
   private lastProgressTick = 0;
+  /** The last tick with nothing to order: an idle spell is no leader's fault, so the progress timer starts after it. */
+  private lastIdleTick = 0;
   private failedViews = 0;
   private viewChangeResendTick = 0;
   private escalateTick: number | undefined;
   /** Highest height proven final by anyone (commit quorum, checkpoint, head certificate). */
   private knownFinalHeight = 0;
   private readonly senderHeights = new Map<NodeName, number>();
+  /** Highest view of each orderer's signed normal-case votes above ours: how a node that missed a NEW-VIEW learns of it. */
+  private readonly senderViews = new Map<NodeName, number>();
   private nextFetchTick = 0;
   /** Set when a timer expires: perhaps we are the one behind, so ask peers for blocks above our head. */
   private probe = false;
 
+  private lastViewChange: ConsensusMetrics['lastViewChange'] = null;
   private counters = {
     viewChanges: 0,
     committedBlocks: 0,
@@ -259,6 +265,7 @@ export class ConsensusCore {
       leader: this.leaderOf(this.view),
       height: this.head.header.height,
       stableCheckpoint: this.checkpoints.stable,
+      lastViewChange: this.lastViewChange,
       ...this.counters,
       poolTxs: this.pool.size,
       rejected: { ...this.rejected },
@@ -358,6 +365,13 @@ export class ConsensusCore {
     if (message.type !== 'view-change' && message.type !== 'new-view' && message.type !== 'forward') {
       this.senderHeights.set(from, Math.max(this.senderHeights.get(from) ?? 0, message.height));
     }
+    if (
+      (message.type === 'pre-prepare' || message.type === 'prepare' || message.type === 'commit') &&
+      message.view > this.view
+    ) {
+      this.senderViews.set(from, Math.max(this.senderViews.get(from) ?? 0, message.view));
+      this.maybeCatchUpView();
+    }
     this.handle(from, message);
   }
 
@@ -425,13 +439,14 @@ export class ConsensusCore {
         this.viewChangeResendTick = this.tick + this.viewTimeoutTicks;
       }
       if (this.escalateTick !== undefined && this.tick >= this.escalateTick)
-        this.startViewChange(this.view + 1);
+        this.startViewChange(this.view + 1, 'new-view-timeout');
       return;
     }
     const timeout = this.viewTimeout();
     const leader = this.leaderOf(this.view);
-    if (this.hasWork() && this.tick - this.lastProgressTick >= timeout) {
-      this.startViewChange(this.view + 1);
+    if (!this.hasWork()) this.lastIdleTick = this.tick;
+    else if (this.tick - Math.max(this.lastProgressTick, this.lastIdleTick) >= timeout) {
+      this.startViewChange(this.view + 1, 'progress-timeout');
       return;
     }
     const oldest = this.pool.oldest();
@@ -439,7 +454,7 @@ export class ConsensusCore {
     const waited = this.tick - Math.max(oldest.arrivalTick, this.viewStartTick);
     // Censorship resistance (PBFT's request timer): a request nobody orders costs the leader its view.
     if (waited >= CENSORSHIP_TIMEOUTS * timeout) {
-      this.startViewChange(this.view + 1);
+      this.startViewChange(this.view + 1, 'request-timeout');
       return;
     }
     if (waited >= timeout / 2 && leader !== this.self) {
@@ -542,7 +557,7 @@ export class ConsensusCore {
       }
       // Two blocks for one (view, height) signed by the leader: it equivocates.
       this.reject('equivocation');
-      this.startViewChange(this.view + 1);
+      this.startViewChange(this.view + 1, 'equivocation');
       return;
     }
     const problem =
@@ -559,7 +574,7 @@ export class ConsensusCore {
 
   private refuseProposal(): void {
     this.reject('invalid-proposal');
-    this.startViewChange(this.view + 1);
+    this.startViewChange(this.view + 1, 'invalid-proposal');
   }
 
   /** The block a proposal at `height` must extend, if we know it in this view. */
@@ -864,8 +879,9 @@ export class ConsensusCore {
 
   // ---------------------------------------------------------------- view change
 
-  private startViewChange(view: number): void {
+  private startViewChange(view: number, reason: ViewChangeReason): void {
     assert(view > this.view, `view change to ${view} from ${this.view}`);
+    this.lastViewChange = { view, reason };
     this.view = view;
     this.status = 'view-change';
     this.failedViews++;
@@ -958,7 +974,20 @@ export class ConsensusCore {
     }
     if (highest.size < this.f + 1) return;
     const target = [...highest.values()].sort((a, b) => b - a)[this.f];
-    if (target !== undefined && target > this.view) this.startViewChange(target);
+    if (target !== undefined && target > this.view) this.startViewChange(target, 'joined');
+  }
+
+  /**
+   * A node that missed a NEW-VIEW (it was down, partitioned or restarted) sees the others vote
+   * in a view above its own and would otherwise stay behind for as long as the leader of that
+   * view is healthy. f+1 orderers voting in higher views include an honest one, so that view
+   * was really entered: ask for it. The VIEW-CHANGE we send is answered with the NEW-VIEW.
+   */
+  private maybeCatchUpView(): void {
+    for (const [sender, view] of this.senderViews) if (view <= this.view) this.senderViews.delete(sender);
+    if (this.senderViews.size < this.f + 1) return;
+    const target = [...this.senderViews.values()].sort((a, b) => b - a)[this.f];
+    if (target !== undefined && target > this.view) this.startViewChange(target, 'behind');
   }
 
   private afterViewChangeVote(): void {

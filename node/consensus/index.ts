@@ -30,6 +30,7 @@ export {
   type ConsensusCrypto,
   type ConsensusEvent,
   type ConsensusMetrics,
+  type ViewChangeReason,
   type ConsensusOptions,
   type EnvelopeValidator,
   type FetchRequest,

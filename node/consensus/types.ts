@@ -133,12 +133,29 @@ export const REJECT_REASONS = [
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
+/**
+ * Why a node started a view change: the leader made no progress with work pending, a request
+ * waited too long (censorship), the leader equivocated or proposed an invalid block, the view
+ * change itself found no NEW-VIEW in time, f+1 others asked for a higher view, or f+1 others
+ * vote in a higher view whose NEW-VIEW this node missed.
+ */
+export type ViewChangeReason =
+  | 'progress-timeout'
+  | 'request-timeout'
+  | 'equivocation'
+  | 'invalid-proposal'
+  | 'new-view-timeout'
+  | 'joined'
+  | 'behind';
+
 export interface ConsensusMetrics {
   readonly view: number;
   readonly status: 'normal' | 'view-change';
   readonly leader: NodeName;
   readonly height: number;
   readonly stableCheckpoint: number;
+  /** The latest view change this node started, and why (null before the first). */
+  readonly lastViewChange: { readonly view: number; readonly reason: ViewChangeReason } | null;
   readonly viewChanges: number;
   readonly committedBlocks: number;
   readonly committedTxs: number;

@@ -154,10 +154,11 @@ export class OrdererRole {
   }
 
   private logViewTransition(): void {
-    const { view, status, height, leader } = this.core.metrics();
+    const { view, status, height, leader, lastViewChange } = this.core.metrics();
     if (this.logged?.view === view && this.logged.status === status) return;
     if (this.logged !== undefined) {
-      if (status === 'view-change') this.node.logger.warn({ view, height }, 'view change started');
+      if (status === 'view-change')
+        this.node.logger.warn({ view, height, reason: lastViewChange?.reason }, 'view change started');
       else this.node.logger.info({ view, height, leader }, 'entered view');
     }
     this.logged = { view, status };

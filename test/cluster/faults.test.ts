@@ -57,12 +57,31 @@ function client(name: string): ChainnodeClient {
 }
 
 let admin: { certPem: string; keyPem: string };
+/** The load generator runs while this holds; afterAll clears it so a failed test does not leave it running. */
+let running = true;
 
 async function height(name: string): Promise<number> {
   return ((await client(name).status()) as { height: number }).height;
 }
 
+/** What every live node reports when the test fails, kept next to the logs for a post-mortem. */
+async function keepStatuses(): Promise<void> {
+  const statuses = await Promise.all(
+    [...procs.entries()]
+      .filter(([, p]) => p.running)
+      .map(async ([name]) =>
+        Promise.race([
+          client(name).status(),
+          new Promise((resolve) => setTimeout(resolve, 5_000, { name, error: 'no answer in 5 s' })),
+        ]).catch((e: unknown) => ({ name, error: String(e) })),
+      ),
+  );
+  await mkdir(LOG_DIR, { recursive: true });
+  await writeFile(join(LOG_DIR, 'status-at-failure.json'), JSON.stringify(statuses, null, 2));
+}
+
 beforeAll(async () => {
+  await rm(LOG_DIR, { recursive: true, force: true });
   dir = await mkdtemp(join(tmpdir(), 'chainnode-faults-'));
   const { host, basePort } = randomLoopback();
   const init = await runChainnode([
@@ -117,22 +136,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // The state every live node reports, kept with the logs for a post-mortem.
-  const statuses = await Promise.all(
-    [...procs.entries()]
-      .filter(([, p]) => p.running)
-      .map(async ([name]) =>
-        Promise.race([
-          client(name).status(),
-          new Promise((resolve) => setTimeout(resolve, 5_000, { name, error: 'no answer in 5 s' })),
-        ]).catch((e: unknown) => ({ name, error: String(e) })),
-      ),
-  );
+  running = false;
   for (const c of clients.values()) c.close();
   await Promise.all([...procs.values()].map((p) => p.stop('SIGKILL')));
-  await rm(LOG_DIR, { recursive: true, force: true });
   await mkdir(LOG_DIR, { recursive: true });
-  await writeFile(join(LOG_DIR, 'status.json'), JSON.stringify(statuses, null, 2));
   const runs = new Map<string, number>();
   for (const proc of started) {
     const run = (runs.get(proc.label) ?? 0) + 1;
@@ -148,104 +155,111 @@ afterAll(async () => {
 
 describe('faults under load, with real processes', () => {
   it('loses no acknowledged transaction through a leader crash, a frozen follower and a late peer', async () => {
-    const acknowledged: string[] = [];
-    let running = true;
-    let failures = 0;
-    const load = async (worker: number): Promise<void> => {
-      for (let i = 0; running; i++) {
-        try {
-          const r = await client('peer0-org1').submit(
-            { contract: 'kv', fn: 'put', args: [`w${worker}-${i}`, String(i)] },
-            { timeoutMs: 30_000 },
+    try {
+      const acknowledged: string[] = [];
+      let failures = 0;
+      const load = async (worker: number): Promise<void> => {
+        for (let i = 0; running; i++) {
+          try {
+            const r = await client('peer0-org1').submit(
+              { contract: 'kv', fn: 'put', args: [`w${worker}-${i}`, String(i)] },
+              { timeoutMs: 30_000 },
+            );
+            if (r.validation === 'VALID') acknowledged.push(r.txId);
+          } catch {
+            failures += 1; // refused or timed out during a fault: not acknowledged, so not counted
+          }
+        }
+      };
+      const workers = Array.from({ length: 4 }, (_, w) => load(w));
+      const ackedBy = async (n: number): Promise<void> =>
+        eventually(() => acknowledged.length >= n, 60_000, `${n} acknowledged transactions`);
+
+      await ackedBy(10);
+      // 1. SIGKILL the leader: a view change elects another and ordering resumes.
+      const statuses = (await Promise.all(network.config.orderers.map((o) => client(o.name).status()))) as {
+        leaderName: string;
+        view: number;
+      }[];
+      // The leader of the highest view any orderer is in (one may lag behind a view change).
+      const viewBefore = Math.max(...statuses.map((s) => s.view));
+      const leader = statuses.find((s) => s.view === viewBefore)!.leaderName;
+      await procs.get(leader)!.stop('SIGKILL');
+      const killedAt = acknowledged.length;
+      await ackedBy(killedAt + 10);
+      const survivors = network.config.orderers.map((o) => o.name).filter((n) => n !== leader);
+      const views = (await Promise.all(survivors.map((n) => client(n).status()))) as {
+        view: number;
+        leaderName: string;
+      }[];
+      expect(Math.max(...views.map((v) => v.view))).toBeGreaterThan(viewBefore);
+      expect(views[0]!.leaderName).not.toBe(leader);
+
+      // 2. The crashed leader restarts from its database and catches up.
+      start(leader);
+      await procs.get(leader)!.waitFor((l) => l.msg === 'API listening', 60_000, 'restart');
+      // Only f = 1 orderer may be faulty at a time: the restarted one must have caught up and
+      // joined the current view before another is frozen.
+      await eventually(
+        async () => {
+          const [mine, theirs] = await Promise.all([
+            client(leader).status() as Promise<{ view: number; height: number }>,
+            Promise.all(
+              survivors.map((n) => client(n).status() as Promise<{ view: number; height: number }>),
+            ),
+          ]);
+          return (
+            mine.view === Math.max(...theirs.map((t) => t.view)) &&
+            mine.height >= Math.min(...theirs.map((t) => t.height))
           );
-          if (r.validation === 'VALID') acknowledged.push(r.txId);
-        } catch {
-          failures += 1; // refused or timed out during a fault: not acknowledged, so not counted
+        },
+        120_000,
+        `${leader} to catch up and join the current view`,
+      );
+
+      // 3. Freeze a follower, keep committing, thaw it: it catches up.
+      const frozen = survivors.find((n) => n !== views[0]!.leaderName)!;
+      procs.get(frozen)!.child.kill('SIGSTOP');
+      const frozenAt = acknowledged.length;
+      await ackedBy(frozenAt + 10);
+      procs.get(frozen)!.child.kill('SIGCONT');
+
+      // 4. A peer that joins late catches up to the same chain and state.
+      start('peer1-org2');
+      await procs.get('peer1-org2')!.waitFor((l) => l.msg === 'API listening', 60_000, 'late peer');
+      await ackedBy(acknowledged.length + 5);
+      running = false;
+      await Promise.all(workers);
+
+      const everyone = [...network.config.orderers, ...network.config.peers].map((n) => n.name);
+      const top = await height('peer0-org1');
+      await eventually(
+        async () => (await Promise.all(everyone.map(height))).every((h) => h >= top),
+        60_000,
+        'all nodes at the same height',
+      );
+      const hashesAt = async (h: number): Promise<Set<string>> =>
+        new Set(
+          await Promise.all(everyone.map(async (n) => ((await client(n).block(h)) as { hash: string }).hash)),
+        );
+      for (let h = 1; h <= top; h++) expect((await hashesAt(h)).size).toBe(1);
+      for (const txId of acknowledged) {
+        for (const peer of network.config.peers) {
+          expect(((await client(peer.name).transaction(txId)) as { validation: string }).validation).toBe(
+            'VALID',
+          );
         }
       }
-    };
-    const workers = Array.from({ length: 4 }, (_, w) => load(w));
-    const ackedBy = async (n: number): Promise<void> =>
-      eventually(() => acknowledged.length >= n, 60_000, `${n} acknowledged transactions`);
-
-    await ackedBy(10);
-    // 1. SIGKILL the leader: a view change elects another and ordering resumes.
-    const statuses = (await Promise.all(network.config.orderers.map((o) => client(o.name).status()))) as {
-      leaderName: string;
-      view: number;
-    }[];
-    const leader = statuses[0]!.leaderName;
-    const viewBefore = Math.max(...statuses.map((s) => s.view));
-    await procs.get(leader)!.stop('SIGKILL');
-    const killedAt = acknowledged.length;
-    await ackedBy(killedAt + 10);
-    const survivors = network.config.orderers.map((o) => o.name).filter((n) => n !== leader);
-    const views = (await Promise.all(survivors.map((n) => client(n).status()))) as {
-      view: number;
-      leaderName: string;
-    }[];
-    expect(Math.max(...views.map((v) => v.view))).toBeGreaterThan(viewBefore);
-    expect(views[0]!.leaderName).not.toBe(leader);
-
-    // 2. The crashed leader restarts from its database and catches up.
-    start(leader);
-    await procs.get(leader)!.waitFor((l) => l.msg === 'API listening', 60_000, 'restart');
-    // Only f = 1 orderer may be faulty at a time: the restarted one must have caught up and
-    // joined the current view before another is frozen.
-    await eventually(
-      async () => {
-        const [mine, theirs] = await Promise.all([
-          client(leader).status() as Promise<{ view: number; height: number }>,
-          Promise.all(survivors.map((n) => client(n).status() as Promise<{ view: number; height: number }>)),
-        ]);
-        return (
-          mine.view === Math.max(...theirs.map((t) => t.view)) &&
-          mine.height >= Math.min(...theirs.map((t) => t.height))
-        );
-      },
-      120_000,
-      `${leader} to catch up and join the current view`,
-    );
-
-    // 3. Freeze a follower, keep committing, thaw it: it catches up.
-    const frozen = survivors.find((n) => n !== views[0]!.leaderName)!;
-    procs.get(frozen)!.child.kill('SIGSTOP');
-    const frozenAt = acknowledged.length;
-    await ackedBy(frozenAt + 10);
-    procs.get(frozen)!.child.kill('SIGCONT');
-
-    // 4. A peer that joins late catches up to the same chain and state.
-    start('peer1-org2');
-    await procs.get('peer1-org2')!.waitFor((l) => l.msg === 'API listening', 60_000, 'late peer');
-    await ackedBy(acknowledged.length + 5);
-    running = false;
-    await Promise.all(workers);
-
-    const everyone = [...network.config.orderers, ...network.config.peers].map((n) => n.name);
-    const top = await height('peer0-org1');
-    await eventually(
-      async () => (await Promise.all(everyone.map(height))).every((h) => h >= top),
-      60_000,
-      'all nodes at the same height',
-    );
-    const hashesAt = async (h: number): Promise<Set<string>> =>
-      new Set(
-        await Promise.all(everyone.map(async (n) => ((await client(n).block(h)) as { hash: string }).hash)),
+      expect(acknowledged.length).toBeGreaterThanOrEqual(35);
+      // Submissions may fail while the leader is dead (not acknowledged, so not counted); an
+      // acknowledged one may never be lost, which the loop above checks on every peer.
+      process.stderr.write(
+        `faults test: ${acknowledged.length} acknowledged, ${failures} failed during faults\n`,
       );
-    for (let h = 1; h <= top; h++) expect((await hashesAt(h)).size).toBe(1);
-    for (const txId of acknowledged) {
-      for (const peer of network.config.peers) {
-        expect(((await client(peer.name).transaction(txId)) as { validation: string }).validation).toBe(
-          'VALID',
-        );
-      }
+    } catch (e) {
+      await keepStatuses();
+      throw e;
     }
-    expect(acknowledged.length).toBeGreaterThanOrEqual(35);
-    // Submissions may fail while the leader is dead (not acknowledged, so not counted); an
-    // acknowledged one may never be lost, which the loop above checks on every peer.
-    process.stderr.write(
-      `faults test: ${acknowledged.length} acknowledged, ${failures} failed during faults\n`,
-    );
   }, 420_000);
 
   it('verify passes on every database afterwards', async () => {
