@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ChainStore } from '../ledger/index.js';
+import type { Block, CommitCertificate } from '../protocol/index.js';
 import type { SendResult } from '../transport/index.js';
 import { DELIVER_BLOCKS_MAX, encodeBlock } from './messages.js';
 
@@ -14,6 +15,12 @@ interface Subscription {
 
 /** Subscribers one node serves at once: every other member, with room to spare. */
 export const SUBSCRIBERS_MAX = 2_048;
+/**
+ * Encoded bytes of the latest final blocks kept in memory: followers ask for what was just
+ * committed, and reading it back (two queries, then decoding and re-encoding every envelope)
+ * cost more CPU than anything else in serving it. 64 MiB bounds it whatever the block size.
+ */
+export const RECENT_BLOCK_BYTES_MAX = 64 * 1024 * 1024;
 
 /**
  * Serves final blocks with their commit certificates to other members: a request names the
@@ -23,6 +30,9 @@ export const SUBSCRIBERS_MAX = 2_048;
  */
 export class DeliveryServer {
   private readonly subscriptions = new Map<string, Subscription>();
+  /** Height -> encoded block message, oldest first (Map keeps insertion order). */
+  private readonly recent = new Map<number, Buffer>();
+  private recentBytes = 0;
 
   constructor(
     private readonly store: ChainStore,
@@ -45,9 +55,25 @@ export class DeliveryServer {
     this.schedule(from, sub);
   }
 
-  /** A new block became final: feed every subscriber waiting for it. */
-  committed(): void {
+  /** A new block became final: keep its encoding and feed every subscriber waiting for it. */
+  committed(block: Block, certificate: CommitCertificate | null): void {
+    const bytes = encodeBlock(block, certificate);
+    this.recent.set(block.header.height, bytes);
+    this.recentBytes += bytes.length;
+    for (const [height, old] of this.recent) {
+      if (this.recentBytes <= RECENT_BLOCK_BYTES_MAX || this.recent.size === 1) break;
+      this.recent.delete(height);
+      this.recentBytes -= old.length;
+    }
     for (const [peer, sub] of this.subscriptions) this.schedule(peer, sub);
+  }
+
+  /** The encoded block message at `height`, from memory if recent; null if not final yet. */
+  private async encodedBlock(height: number): Promise<Buffer | null> {
+    const cached = this.recent.get(height);
+    if (cached !== undefined) return cached;
+    const stored = await this.store.getBlock(height);
+    return stored === null ? null : encodeBlock(stored.block, stored.commitCertificate);
   }
 
   forget(peer: string): void {
@@ -65,9 +91,9 @@ export class DeliveryServer {
 
   private async serve(peer: string, sub: Subscription): Promise<void> {
     while (sub.remaining > 0 && this.subscriptions.get(peer) === sub) {
-      const stored = await this.store.getBlock(sub.nextHeight);
-      if (stored === null) return; // not final yet: wait for `committed()`
-      const result = this.send(peer, encodeBlock(stored.block, stored.commitCertificate));
+      const bytes = await this.encodedBlock(sub.nextHeight);
+      if (bytes === null) return; // not final yet: wait for `committed()`
+      const result = this.send(peer, bytes);
       if (result !== 'queued') {
         // The subscriber will time out and ask again from where it stands.
         this.logger.warn({ peer, height: sub.nextHeight, result }, 'block delivery interrupted');

@@ -301,7 +301,7 @@ export class ChainNode {
         'configuration changed',
       );
     }
-    this.delivery.committed();
+    this.delivery.committed(block, certificate);
     this.broadcastStatus();
     this.events.emit('block', { block, codes } satisfies CommittedBlock);
     return this.head;
