@@ -120,6 +120,11 @@ export class ConsensusCore {
   private lastProgressTick = 0;
   /** The last tick with nothing to order: an idle spell is no leader's fault, so the progress timer starts after it. */
   private lastIdleTick = 0;
+  /**
+   * The last tick at which we were catching up, and making progress at it: the requests we hold
+   * may be in final blocks we have not fetched yet, which is no censorship by the leader.
+   */
+  private lastBehindTick = 0;
   private failedViews = 0;
   private viewChangeResendTick = 0;
   private escalateTick: number | undefined;
@@ -444,14 +449,16 @@ export class ConsensusCore {
     }
     const timeout = this.viewTimeout();
     const leader = this.leaderOf(this.view);
+    const progressing = this.tick - this.lastProgressTick < timeout;
+    if (progressing && this.catchUpTarget() > this.head.header.height) this.lastBehindTick = this.tick;
     if (!this.hasWork()) this.lastIdleTick = this.tick;
-    else if (this.tick - Math.max(this.lastProgressTick, this.lastIdleTick) >= timeout) {
+    else if (!progressing && this.tick - this.lastIdleTick >= timeout) {
       this.startViewChange(this.view + 1, 'progress-timeout');
       return;
     }
     const oldest = this.pool.oldest();
     if (oldest === undefined) return;
-    const waited = this.tick - Math.max(oldest.arrivalTick, this.viewStartTick);
+    const waited = this.tick - Math.max(oldest.arrivalTick, this.viewStartTick, this.lastBehindTick);
     // Censorship resistance (PBFT's request timer): a request nobody orders costs the leader its view.
     if (waited >= CENSORSHIP_TIMEOUTS * timeout) {
       this.startViewChange(this.view + 1, 'request-timeout');
@@ -1107,13 +1114,18 @@ export class ConsensusCore {
 
   // ---------------------------------------------------------------- catch-up
 
-  private maybeFetch(): void {
-    const head = this.head.header.height;
+  /** The height we know to be final somewhere: above our head, we are behind and must fetch. */
+  private catchUpTarget(): number {
     // f+1 senders at heights beyond anything we hold include an honest one, whose head is at
     // most acceptHeights below the heights it votes on.
     const ahead = [...this.senderHeights.values()].sort((a, b) => b - a)[this.f];
     const evidence = ahead === undefined ? 0 : ahead - this.acceptHeights;
-    const target = Math.max(this.knownFinalHeight, evidence, this.checkpoints.stable);
+    return Math.max(this.knownFinalHeight, evidence, this.checkpoints.stable);
+  }
+
+  private maybeFetch(): void {
+    const head = this.head.header.height;
+    const target = this.catchUpTarget();
     if ((target <= head && !this.probe) || this.tick < this.nextFetchTick) return;
     const stalled = this.tick - this.lastProgressTick >= FETCH_STALL_TICKS || target > head + this.window;
     if (!stalled && !this.probe) return;
