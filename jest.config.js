@@ -5,9 +5,6 @@ export default {
   testEnvironment: 'node',
   roots: ['<rootDir>/node', '<rootDir>/certs', '<rootDir>/operator', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // The fault test (leader SIGKILL, follower SIGSTOP, late peer) still flakes: a restarted leader
-  // sometimes fails to rejoin the current view within two minutes. Run it with `npm run test:faults`.
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/cluster/faults.test.ts'],
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
     '^.+\\.ts$': [
