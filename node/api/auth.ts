@@ -26,6 +26,27 @@ function derToPem(der: Buffer): string {
 export function callerOf(req: Request, members: () => MembershipVerifier): Caller {
   // The API server is HTTPS-only (server.ts), so every request socket is a TLS socket.
   const socket = req.socket;
+  const verifier = members();
+  const known = socket instanceof TLSSocket ? verifiedCallers.get(socket) : undefined;
+  if (known?.verifier === verifier && Date.now() - known.atMs < CALLER_RECHECK_MS) return known.caller;
+  const caller = verifyCaller(socket, verifier);
+  if (socket instanceof TLSSocket) verifiedCallers.set(socket, { caller, verifier, atMs: Date.now() });
+  return caller;
+}
+
+/**
+ * A kept-alive connection carries one client certificate for its whole life, and parsing and
+ * checking it cost more CPU than anything else a gateway does per request: the verdict is kept
+ * per connection, rechecked every CALLER_RECHECK_MS (expiry) and whenever the configuration in
+ * force (hence the verifier) changes.
+ */
+const verifiedCallers = new WeakMap<
+  TLSSocket,
+  { readonly caller: Caller; readonly verifier: MembershipVerifier; readonly atMs: number }
+>();
+export const CALLER_RECHECK_MS = 10_000;
+
+function verifyCaller(socket: Request['socket'], verifier: MembershipVerifier): Caller {
   const cert = socket instanceof TLSSocket ? socket.getPeerCertificate(true) : undefined;
   if (cert?.raw === undefined)
     throw new ApiError(401, 'API_NO_CERTIFICATE', 'a client certificate is required');
@@ -37,7 +58,7 @@ export function callerOf(req: Request, members: () => MembershipVerifier): Calle
     if (e instanceof PkiError) throw new ApiError(401, 'API_BAD_CERTIFICATE', e.message);
     throw e;
   }
-  const verdict = members().check(
+  const verdict = verifier.check(
     { org: org as never, cert: pem },
     ['client', 'admin', 'peer', 'orderer'],
     new Date(),

@@ -2,6 +2,7 @@ import { PkiError, verifyChain } from '../../certs/index.js';
 import { CertificateKeyCache } from '../crypto/index.js';
 import {
   canonicalBytes,
+  payloadBytes,
   MESSAGE_BYTES_MAX,
   policyOrgs,
   policySatisfied,
@@ -103,9 +104,7 @@ export function approvalProblems(
   const creatorProblem = adminSignatureProblem(payload.creator, trustConfig, at);
   if (creatorProblem !== null) problems.push(`creator: ${creatorProblem}`);
   else if (
-    !keys
-      .get(payload.creator.cert)
-      .verify(SigningDomain.envelope, canonicalBytes(payload), envelope.signature)
+    !keys.get(payload.creator.cert).verify(SigningDomain.envelope, payloadBytes(payload), envelope.signature)
   ) {
     problems.push('the creator signature over the config transaction does not verify');
   }

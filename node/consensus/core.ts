@@ -25,6 +25,7 @@ import {
   FETCH_STALL_TICKS,
   FORWARD_ENVELOPES_MAX,
   FORWARD_ON_VIEW_CHANGE_MAX,
+  RELAY_BATCHES_PER_TICK_MAX,
   FUTURE_VIEWS_MAX,
   POOL_TXS_MAX,
   RECENT_HASHES_MAX,
@@ -152,6 +153,8 @@ export class ConsensusCore {
   // Per step: the Ready being built and the node's own messages awaiting local delivery.
   private ready: Ready = emptyReady();
   private readonly inbox: ConsensusMessage[] = [];
+  /** Requests received directly since the last tick, relayed to the others on the next one. */
+  private readonly relay: Envelope[] = [];
 
   constructor(options: ConsensusOptions, restore: RestoreState) {
     const { self, orderers, params, tickMs } = options;
@@ -432,6 +435,8 @@ export class ConsensusCore {
   }
 
   private onTick(): void {
+    if (this.relay.length > 0 && this.others.length > 0) this.flushRelay();
+    this.relay.length = 0;
     if (this.status === 'view-change') {
       if (this.tick >= this.viewChangeResendTick) {
         // Retransmit: VIEW-CHANGEs lost before the network healed must not stall the change forever.
@@ -493,30 +498,32 @@ export class ConsensusCore {
   }
 
   private onRequest(envelope: Envelope): void {
+    // Gateways send every transaction to every orderer, and orderers relay what they receive:
+    // a copy of a transaction we hold (or ordered) is dropped before its signature is checked.
+    if (this.pool.knows(envelope.payload.txId)) {
+      this.reject('duplicate-request');
+      return;
+    }
     if (this.options.validateEnvelope(envelope) !== null) {
       this.reject('invalid-request');
       return;
     }
     const result = this.pool.add(envelope, this.tick);
-    if (result === 'duplicate') {
-      this.reject('duplicate-request');
-      return;
-    }
     if (result === 'full') {
       this.reject('pool-full');
       return;
     }
-    // Relay to every orderer: each then watches the leader order it (censorship resistance).
-    const body: Unsigned<Forward> = {
-      type: 'forward',
-      ...this.common(this.head.header.height),
-      envelopes: [envelope],
-    };
-    this.broadcast<Forward>(body, false);
+    // Relay to every orderer, so each watches the leader order it (censorship resistance); one
+    // signed FORWARD per tick carries all of them.
+    if (this.relay.length < FORWARD_ENVELOPES_MAX * RELAY_BATCHES_PER_TICK_MAX) this.relay.push(envelope);
   }
 
   private onForward(message: Forward): void {
     for (const envelope of message.envelopes) {
+      if (this.pool.knows(envelope.payload.txId)) {
+        this.reject('duplicate-request');
+        continue;
+      }
       if (this.options.validateEnvelope(envelope) !== null) {
         this.reject('invalid-request');
         continue;
@@ -524,6 +531,19 @@ export class ConsensusCore {
       const result = this.pool.add(envelope, this.tick);
       if (result === 'full') this.reject('pool-full');
     }
+  }
+
+  /** Sends the requests received directly since the last tick to every other orderer. */
+  private flushRelay(): void {
+    for (let i = 0; i < this.relay.length; i += FORWARD_ENVELOPES_MAX) {
+      const body: Unsigned<Forward> = {
+        type: 'forward',
+        ...this.common(this.head.header.height),
+        envelopes: this.relay.slice(i, i + FORWARD_ENVELOPES_MAX),
+      };
+      this.broadcast<Forward>(body, false);
+    }
+    this.relay.length = 0;
   }
 
   // ---------------------------------------------------------------- normal case

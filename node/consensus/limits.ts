@@ -21,6 +21,8 @@ export const VIEW_BACKOFF_EXPONENT_MAX = 6;
 export const PREPARED_PROOFS_MAX = 2 * 1000;
 /** Envelopes in one FORWARD message (request relay): one batch of the largest size. */
 export const FORWARD_ENVELOPES_MAX = 500;
+/** FORWARD messages of directly received requests relayed per tick; beyond, requests wait for the timer's re-forward. */
+export const RELAY_BATCHES_PER_TICK_MAX = 8;
 /** Envelopes re-forwarded to a new leader after a view change, oldest first. */
 export const FORWARD_ON_VIEW_CHANGE_MAX = 2_000;
 /**

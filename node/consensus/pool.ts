@@ -1,8 +1,7 @@
 import {
-  canonicalBytes,
+  envelopeDigest,
   expectedTxId,
   merkleRoot,
-  sha256Hex,
   type Block,
   type ConsensusParams,
   type Envelope,
@@ -27,11 +26,11 @@ const factsMemo = new WeakMap<Envelope, EnvelopeFacts>();
 export function envelopeFacts(envelope: Envelope): EnvelopeFacts {
   const hit = factsMemo.get(envelope);
   if (hit !== undefined) return hit;
-  const encoded = canonicalBytes(envelope);
+  const digest = envelopeDigest(envelope);
   const facts: EnvelopeFacts = {
     txId: envelope.payload.txId,
-    bytes: encoded.byteLength,
-    leaf: sha256Hex(encoded),
+    bytes: digest.length,
+    leaf: digest.hash,
     txIdMatches: expectedTxId(envelope.payload) === envelope.payload.txId,
   };
   factsMemo.set(envelope, facts);
@@ -100,6 +99,11 @@ export class RequestPool {
     this.entries.set(facts.txId, { envelope, facts, arrivalTick: tick, forwardedView: -1 });
     this.bytesTotal += facts.bytes;
     return 'added';
+  }
+
+  /** Whether `txId` is waiting here or was final recently: a copy of it needs no checking. */
+  knows(txId: TxId): boolean {
+    return this.entries.has(txId) || this.recentFinal.has(txId);
   }
 
   isFinal(txId: TxId): boolean {

@@ -35,6 +35,9 @@ import {
   type StatusMessage,
 } from './messages.js';
 
+/** A node announces its head to the others at most this often. */
+export const STATUS_INTERVAL_MS = 100;
+
 export interface NodeOptions {
   /** Path of network.yaml; the node's key is read from the network directory beside it. */
   readonly networkFile: string;
@@ -89,6 +92,8 @@ export class ChainNode {
   readonly keys = new CertificateKeyCache();
   private stopping: Promise<void> | undefined;
   private readonly delivery: DeliveryServer;
+  private lastStatusAtMs = 0;
+  private statusTimer: NodeJS.Timeout | undefined;
   private readonly handlers: RoleHandlers[] = [];
   /** 'block' with a CommittedBlock after every commit: for the API's event stream and metrics. */
   readonly events = new EventEmitter<{ block: [CommittedBlock] }>();
@@ -307,8 +312,24 @@ export class ChainNode {
     return this.head;
   }
 
+  /**
+   * Announces the head to every member, at most every STATUS_INTERVAL_MS: each status is signed
+   * and checked by every receiver, and a busy network commits many blocks a second. The last
+   * head is always announced (trailing send).
+   */
   private broadcastStatus(): void {
-    this.broadcast(Channel.node, this.statusBody());
+    if (this.statusTimer !== undefined) return;
+    const wait = this.lastStatusAtMs + STATUS_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      this.lastStatusAtMs = Date.now();
+      this.broadcast(Channel.node, this.statusBody());
+      return;
+    }
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = undefined;
+      this.broadcastStatus();
+    }, wait);
+    this.statusTimer.unref();
   }
 
   private sendStatus(to: string): void {
@@ -390,6 +411,7 @@ export class ChainNode {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info({}, 'node stopping');
+      clearTimeout(this.statusTimer);
       await this.transport?.close();
       await this.store.close();
       await this.database.stop();

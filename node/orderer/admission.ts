@@ -2,7 +2,7 @@ import { approvalProblems, type MembershipVerifier } from '../config/index.js';
 import type { CertificateKeyCache } from '../crypto/index.js';
 import {
   blockHash,
-  canonicalBytes,
+  payloadBytes,
   checkBlockIntegrity,
   expectedTxId,
   policySatisfied,
@@ -36,7 +36,7 @@ export function envelopeProblem(
   const creator = payload.type === 'invoke' ? payload.proposal.creator : payload.creator;
   const verdict = members.check(creator, ['client', 'admin'], at);
   if (!verdict.ok) return `creator refused: ${verdict.problem}`;
-  if (!keys.get(creator.cert).verify(SigningDomain.envelope, canonicalBytes(payload), envelope.signature)) {
+  if (!keys.get(creator.cert).verify(SigningDomain.envelope, payloadBytes(payload), envelope.signature)) {
     return `the creator signature of ${verdict.identity.name}@${creator.org} does not verify`;
   }
   const orgs = new Set([creator.org]);

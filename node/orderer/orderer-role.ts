@@ -10,13 +10,24 @@ import {
 } from '../consensus/index.js';
 import type { ChainNode } from '../node/index.js';
 import { Channel, DELIVER_BLOCKS_MAX } from '../node/index.js';
-import { canonicalBytes, ValidationCode, type Block, type NodeName } from '../protocol/index.js';
+import {
+  canonicalBytes,
+  envelopeDigest,
+  ValidationCode,
+  type Block,
+  type Envelope,
+  type NodeName,
+} from '../protocol/index.js';
 import { blockProblem, envelopeProblem } from './admission.js';
 
 /** One consensus tick: view and batch timeouts are counted in these. */
 export const TICK_MS = 10;
 /** Events folded into one step batch; persisting once for many keeps fsyncs off the hot path. */
 export const EVENTS_PER_BATCH_MAX = 1_024;
+/** How long an admission verdict is reused for the same envelope bytes (certificates may expire). */
+export const ADMISSION_REUSE_MS = 60_000;
+/** Admission verdicts remembered: 100k leaves of 64 hex characters is about 15 MiB. */
+export const ADMITTED_ENTRIES_MAX = 100_000;
 /** Prune persisted votes of final heights every this many blocks. */
 const PRUNE_EVERY_BLOCKS = 64;
 
@@ -41,6 +52,9 @@ export class OrdererRole {
   private logged: { view: number; status: ConsensusMetrics['status'] } | undefined;
 
   private readonly core: ConsensusCore;
+  /** Merkle leaf of each recently admitted envelope -> when (ms), oldest first; see admit(). */
+  private readonly admitted = new Map<string, number>();
+  private admittedUnder = -1;
 
   private constructor(
     readonly node: ChainNode,
@@ -116,17 +130,30 @@ export class OrdererRole {
     clearInterval(this.ticker);
   }
 
-  private admit(envelope: Parameters<typeof envelopeProblem>[0]): string | null {
-    const problem = envelopeProblem(
-      envelope,
-      this.node.config,
-      this.node.members,
-      this.node.keys,
-      new Date(),
-    );
-    if (problem !== null)
+  private admit(envelope: Envelope): string | null {
+    // A follower checks every transaction of a proposed block that it admitted moments ago as a
+    // request: the same bytes (same Merkle leaf, computed for the block anyway) under the same
+    // configuration need no second signature check.
+    const config = this.node.config;
+    if (this.admittedUnder !== config.sequence) {
+      this.admitted.clear();
+      this.admittedUnder = config.sequence;
+    }
+    const leaf = envelopeDigest(envelope).hash;
+    const now = Date.now();
+    const at = this.admitted.get(leaf);
+    if (at !== undefined && now - at < ADMISSION_REUSE_MS) return null;
+    const problem = envelopeProblem(envelope, config, this.node.members, this.node.keys, new Date(now));
+    if (problem !== null) {
       this.node.logger.debug({ txId: envelope.payload.txId, problem }, 'transaction refused');
-    return problem;
+      return problem;
+    }
+    this.admitted.set(leaf, now);
+    if (this.admitted.size > ADMITTED_ENTRIES_MAX) {
+      const oldest = this.admitted.keys().next();
+      if (oldest.done !== true) this.admitted.delete(oldest.value);
+    }
+    return null;
   }
 
   private enqueue(event: ConsensusEvent): void {

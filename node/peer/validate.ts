@@ -2,6 +2,7 @@ import { CertificateKeyCache } from '../crypto/index.js';
 import { approvalProblems, configProblems } from '../config/index.js';
 import {
   canonicalBytes,
+  payloadBytes,
   policySatisfied,
   SigningDomain,
   ValidationCode,
@@ -90,7 +91,7 @@ function validateInvoke(
   if (
     !ctx.keys
       .get(proposal.creator.cert)
-      .verify(SigningDomain.envelope, canonicalBytes(payload), envelope.signature)
+      .verify(SigningDomain.envelope, payloadBytes(payload), envelope.signature)
   ) {
     return ValidationCode.BAD_CREATOR_SIGNATURE;
   }

@@ -20,22 +20,58 @@ export function configTxId(creator: { org: string; cert: string }, config: Netwo
   ) as string as TxId;
 }
 
+// Decoded and signed values are never mutated, and every orderer and peer checks the same
+// payload several times (admission, pool, block validation): its canonical bytes and id are
+// computed once per object. Canonicalisation costs as much CPU as an ECDSA verification.
+const txIdMemo = new WeakMap<Payload, TxId>();
+const payloadBytesMemo = new WeakMap<Payload, Buffer>();
+
 export function expectedTxId(payload: Payload): TxId {
+  const hit = txIdMemo.get(payload);
+  if (hit !== undefined) return hit;
+  let txId: TxId;
   switch (payload.type) {
     case 'invoke':
-      return proposalTxId(payload.proposal);
+      txId = proposalTxId(payload.proposal);
+      break;
     case 'config':
-      return configTxId(payload.creator, payload.config);
+      txId = configTxId(payload.creator, payload.config);
+      break;
     default: {
       const unreachable: never = payload;
       throw new ProtocolError('PROTOCOL_SCHEMA', `unknown payload type ${JSON.stringify(unreachable)}`);
     }
   }
+  txIdMemo.set(payload, txId);
+  return txId;
+}
+
+/** The bytes an envelope's creator signature covers (SigningDomain.envelope), once per payload object. */
+export function payloadBytes(payload: Payload): Buffer {
+  let bytes = payloadBytesMemo.get(payload);
+  if (bytes === undefined) {
+    bytes = canonicalBytes(payload);
+    payloadBytesMemo.set(payload, bytes);
+  }
+  return bytes;
 }
 
 /** A transaction's leaf in the block's Merkle tree: SHA-256 of the whole canonical envelope. */
 export function envelopeHash(envelope: Envelope): Hash {
-  return sha256Hex(canonicalBytes(envelope));
+  return envelopeDigest(envelope).hash;
+}
+
+const digestMemo = new WeakMap<Envelope, { readonly hash: Hash; readonly length: number }>();
+
+/** The Merkle leaf of an envelope and the length of its canonical encoding, once per envelope object. */
+export function envelopeDigest(envelope: Envelope): { readonly hash: Hash; readonly length: number } {
+  let digest = digestMemo.get(envelope);
+  if (digest === undefined) {
+    const bytes = canonicalBytes(envelope);
+    digest = { hash: sha256Hex(bytes), length: bytes.byteLength };
+    digestMemo.set(envelope, digest);
+  }
+  return digest;
 }
 
 /** The block hash covers exactly the canonical header bytes. */
