@@ -4,6 +4,7 @@ import {
   blockHeaderSchema,
   blockSchema,
   canonicalBytes,
+  wireBytes,
   commitCertificateSchema,
   decodeJson,
   envelopeSchema,
@@ -135,9 +136,9 @@ export type ConsensusMessageType = ConsensusMessage['type'];
 /** A message before its sender signs it. */
 export type Unsigned<M> = M extends unknown ? Omit<M, 'signature'> : never;
 
-/** Canonical bytes; the transport sends exactly these. */
+/** The bytes the transport sends (JSON; signatures cover canonical bytes recomputed on receipt). */
 export function encodeConsensusMessage(message: ConsensusMessage): Buffer {
-  return canonicalBytes(message);
+  return wireBytes(message);
 }
 
 /** Size-capped, schema-checked decode; throws ProtocolError naming the bad field. */
@@ -159,6 +160,12 @@ export function signingBytes(
   const rest: Record<string, unknown> = { ...message };
   delete rest.signature;
   if (rest.type === 'view-change') delete rest.blocks;
+  if (message.type === 'pre-prepare') {
+    // The header's dataHash binds the body (every use of a proposed block checks its Merkle
+    // root first), so signing the header's hash signs the block without encoding it again.
+    delete rest.block;
+    rest.blockHash = hashOf(message.block.header);
+  }
   const bytes = canonicalBytes(rest);
   signingBytesMemo.set(message, bytes);
   return bytes;

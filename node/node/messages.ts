@@ -4,6 +4,7 @@ import {
   BLOCK_BYTES_MAX,
   blockSchema,
   canonicalBytes,
+  wireBytes,
   commitCertificateSchema,
   decodeJson,
   endorsementSchema,
@@ -127,15 +128,15 @@ export function encodeStatus(key: SigningKey, status: Omit<StatusMessage, 'versi
 }
 
 export function encodeDeliver(fromHeight: number, count: number): Buffer {
-  return canonicalBytes({ type: 'deliver', fromHeight, count });
+  return wireBytes({ type: 'deliver', fromHeight, count });
 }
 
 export function encodeBlock(block: Block, certificate: CommitCertificate | null): Buffer {
-  return canonicalBytes({ type: 'block', block, certificate });
+  return wireBytes({ type: 'block', block, certificate });
 }
 
 export function encodeEndorse(requestId: string, proposal: SignedProposal, minHeight: number): Buffer {
-  return canonicalBytes({ type: 'endorse', requestId, proposal, minHeight });
+  return wireBytes({ type: 'endorse', requestId, proposal, minHeight });
 }
 
 export function encodeEndorsed(
@@ -143,11 +144,11 @@ export function encodeEndorsed(
   outcome:
     { response: ProposalResponse; endorsement: Endorsement } | { error: { code: string; message: string } },
 ): Buffer {
-  return canonicalBytes({ type: 'endorsed', requestId, outcome });
+  return wireBytes({ type: 'endorsed', requestId, outcome });
 }
 
 export function encodeSubmit(envelope: Envelope): Buffer {
-  return canonicalBytes({ type: 'submit', envelope });
+  return wireBytes({ type: 'submit', envelope });
 }
 
 /** Checks a status really is from the member the link authenticated; returns the problem or null. */

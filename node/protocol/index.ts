@@ -8,5 +8,6 @@ export * from './schemas.js';
 export * from './signing-domain.js';
 export * from './types.js';
 export * from './validation-code.js';
+export * from './wire.js';
 export * from './membership.js';
 export * from './policy.js';
