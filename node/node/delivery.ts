@@ -13,6 +13,13 @@ interface Subscription {
   work: Promise<void>;
 }
 
+/**
+ * Test-only (node/orderer/byzantine.ts, `withhold-blocks`, locked behind a double opt-in): the
+ * node whose store has a gate here answers no request the gate refuses. Per store, so other
+ * nodes in the same process are unaffected; empty unless a test made an orderer Byzantine.
+ */
+export const blockServingGates = new WeakMap<ChainStore, (peer: string) => boolean>();
+
 /** Subscribers one node serves at once: every other member, with room to spare. */
 export const SUBSCRIBERS_MAX = 2_048;
 /**
@@ -90,6 +97,10 @@ export class DeliveryServer {
   }
 
   private async serve(peer: string, sub: Subscription): Promise<void> {
+    if (blockServingGates.get(this.store)?.(peer) === false) {
+      if (this.subscriptions.get(peer) === sub) this.subscriptions.delete(peer);
+      return;
+    }
     while (sub.remaining > 0 && this.subscriptions.get(peer) === sub) {
       const bytes = await this.encodedBlock(sub.nextHeight);
       if (bytes === null) return; // not final yet: wait for `committed()`

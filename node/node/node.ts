@@ -23,7 +23,13 @@ import {
   type NetworkConfig,
   type NodeName,
 } from '../protocol/index.js';
-import { Transport, type PeerIdentity, type SendResult, type TransportMetrics } from '../transport/index.js';
+import {
+  Transport,
+  type PeerIdentity,
+  type SendResult,
+  type TransportMetrics,
+  type TransportOptions,
+} from '../transport/index.js';
 import { Channel, splitChannel, withChannel } from './channel.js';
 import { DeliveryServer } from './delivery.js';
 import {
@@ -51,6 +57,8 @@ export interface NodeOptions {
   /** Recheck the whole stored chain before serving (default true): refuse to run on a tampered database. */
   readonly verifyOnStart?: boolean;
   readonly logger: Logger;
+  /** Test-only: dial members somewhere else than their configured address (see TransportOptions). */
+  readonly dialAddress?: TransportOptions['dialAddress'];
 }
 
 /** A block as this node committed it, with the validation codes it recorded. */
@@ -164,6 +172,7 @@ export class ChainNode {
         name: identity.entry.name,
         keyPem: identity.keyPem,
         logger: log.child({ component: 'transport' }),
+        dialAddress: options.dialAddress,
         onMessage: (from, payload) => {
           node.onMessage(from, payload);
         },

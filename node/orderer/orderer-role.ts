@@ -19,6 +19,7 @@ import {
   type NodeName,
 } from '../protocol/index.js';
 import { blockProblem, envelopeProblem } from './admission.js';
+import type { ByzantineBehaviour } from './byzantine.js';
 
 /** One consensus tick: view and batch timeouts are counted in these. */
 export const TICK_MS = 10;
@@ -48,8 +49,14 @@ export class OrdererRole {
   private committing: Promise<void> = Promise.resolve();
   /** The orderer we asked for missing blocks, whose answers are fed to the core. */
   private fetchingFrom: string | undefined;
+  /** Whether `fetchingFrom` sent a block since we asked it. */
+  private fetchAnswered = true;
+  /** Orderers that answered a fetch with nothing: asked again only once every other one failed too. */
+  private readonly fetchUnhelpful = new Set<string>();
   /** View and status last logged, so transitions are logged once each. */
   private logged: { view: number; status: ConsensusMetrics['status'] } | undefined;
+  /** Test-only: lies about what the core sends (byzantine.ts; undefined in any real network). */
+  private byzantine: ByzantineBehaviour | undefined;
 
   private readonly core: ConsensusCore;
   /** Merkle leaf of each recently admitted envelope -> when (ms), oldest first; see admit(). */
@@ -84,7 +91,10 @@ export class OrdererRole {
     );
   }
 
-  static async attach(node: ChainNode, options: { tickMs?: number } = {}): Promise<OrdererRole> {
+  static async attach(
+    node: ChainNode,
+    options: { tickMs?: number; byzantine?: ByzantineBehaviour } = {},
+  ): Promise<OrdererRole> {
     if (node.role !== 'orderer') throw new Error(`${node.name} is a ${node.role}, not an orderer`);
     const tickMs = options.tickMs ?? TICK_MS;
     const head = await node.store.getBlock(node.chainHead.height);
@@ -98,6 +108,10 @@ export class OrdererRole {
       records,
       recentTxIds,
     });
+    role.byzantine = options.byzantine;
+    // The core's clock starts at 0 until its first tick: a PRE-PREPARE handled before that looked
+    // "too far in the future" and cost the leader its view (seen after restarts). Tick first.
+    role.enqueue({ type: 'tick', nowMs: Date.now() });
     node.addHandlers({
       onConsensus: (from, body) => {
         if (from.role === 'orderer') role.enqueue({ type: 'message', from: from.name, bytes: body });
@@ -107,6 +121,8 @@ export class OrdererRole {
       },
       onBlock: (from, block, certificate) => {
         if (from.name === role.fetchingFrom && certificate !== null) {
+          role.fetchAnswered = true;
+          role.fetchUnhelpful.delete(from.name);
           role.enqueue({ type: 'committed-block', block, certificate });
         }
       },
@@ -197,7 +213,7 @@ export class OrdererRole {
         ready.persist.map((r) => ({ height: 'height' in r ? r.height : null, bytes: canonicalBytes(r) })),
       );
     }
-    for (const { to, message } of ready.send) {
+    for (const { to, message } of this.byzantine?.transform(ready.send) ?? ready.send) {
       const bytes = encodeConsensusMessage(message);
       for (const peer of to) if (peer !== this.node.name) this.node.send(peer, Channel.consensus, bytes);
     }
@@ -238,11 +254,17 @@ export class OrdererRole {
 
   private fetch(fromHeight: number, peers: readonly NodeName[]): void {
     const statuses = this.node.peerStatuses();
-    const best = [...peers]
-      .filter((p) => p !== this.node.name)
+    // The core asks again while still behind: whoever we asked last and who sent nothing (down,
+    // slow, or withholding blocks on purpose) is skipped until every other orderer failed too.
+    if (this.fetchingFrom !== undefined && !this.fetchAnswered) this.fetchUnhelpful.add(this.fetchingFrom);
+    const others = peers.filter((p) => p !== this.node.name);
+    if (others.every((p) => this.fetchUnhelpful.has(p))) this.fetchUnhelpful.clear();
+    const best = others
+      .filter((p) => !this.fetchUnhelpful.has(p))
       .sort((a, b) => (statuses.get(b)?.height ?? 0) - (statuses.get(a)?.height ?? 0))[0];
     if (best === undefined) return;
     this.fetchingFrom = best;
+    this.fetchAnswered = false;
     const result = this.node.requestBlocks(best, fromHeight, DELIVER_BLOCKS_MAX);
     this.node.logger.debug({ from: best, fromHeight, result }, 'fetching final blocks');
   }

@@ -87,6 +87,11 @@ export interface TransportOptions {
   /** Uniform in [0, 1); only reconnect jitter uses it. */
   readonly random?: () => number;
   readonly limits?: Partial<TransportLimits>;
+  /**
+   * Test-only: where to dial a member instead of its configured address (the chaos runner puts a
+   * fault-injecting TCP relay there). TLS runs end to end, so certificate checks are unchanged.
+   */
+  readonly dialAddress?: (member: NodeName) => { host: string; port: number } | undefined;
 }
 
 export type SendResult = 'queued' | 'dropped-full' | 'unknown-peer' | 'oversized' | 'closed';
@@ -443,12 +448,13 @@ export class Transport {
   private dial(link: Link): void {
     if (this.closing !== undefined || link.connection !== undefined || link.dialing !== undefined) return;
     const member = link.member;
+    const target = this.options.dialAddress?.(member.name) ?? member;
     let refusal: TransportError | undefined;
     let socketError: Error | undefined;
     const socket = tls.connect({
       ...this.tlsContextOptions(),
-      host: member.host,
-      port: member.port,
+      host: target.host,
+      port: target.port,
       // The configuration pins the exact certificate of the member at this address; that replaces,
       // and is stricter than, matching the host name against the certificate's SANs.
       checkServerIdentity: (_host, cert) => {
@@ -477,7 +483,7 @@ export class Transport {
       if (handedOver) return;
       cancelHandshakeTimer();
       if (link.dialing === socket) link.dialing = undefined;
-      const remote = `${member.host}:${member.port}`;
+      const remote = `${target.host}:${target.port}`;
       if (refusal !== undefined) {
         this.refuse(refusal.code, refusal.message, remote);
       } else if (socketError !== undefined && isTlsFailure(socketError)) {

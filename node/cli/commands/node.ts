@@ -3,9 +3,15 @@ import { pino, type Logger } from 'pino';
 import { startApiServer } from '../../api/index.js';
 import { ChainNode } from '../../node/index.js';
 import { OrdererRole } from '../../orderer/index.js';
+import { byzantineModeFromEnv, enableByzantine, type ByzantineMode } from '../../orderer/byzantine.js';
 import { PeerRole } from '../../peer/index.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+/**
+ * Test-only: `{"orderer1": "127.0.0.9:40001", ...}` makes this node dial those members at those
+ * addresses instead of network.yaml's (test/chaos puts fault-injecting relays there).
+ */
+const DIAL_OVERRIDES_ENV = 'CHAINNODE_DIAL_OVERRIDES';
 
 /**
  * `chainnode node start --config DIR/network.yaml --name orderer0`: the sketch's
@@ -39,6 +45,11 @@ export function registerNode(program: Command): Command {
       }) => {
         if (!LOG_LEVELS.includes(opts.logLevel)) throw new Error(`unknown log level "${opts.logLevel}"`);
         const logger = pino({ level: opts.logLevel, base: { node: opts.name } });
+        // Test-only, double opt-in; throws (refusing to start) on anything doubtful: byzantine.ts.
+        const byzantine = byzantineModeFromEnv(process.env);
+        const dialAddress = dialOverrides(process.env[DIAL_OVERRIDES_ENV]);
+        if (dialAddress !== undefined)
+          logger.warn(`dialing members at the addresses in ${DIAL_OVERRIDES_ENV} (test only)`);
         const node = await ChainNode.start({
           networkFile: opts.config,
           name: opts.name,
@@ -47,8 +58,9 @@ export function registerNode(program: Command): Command {
           dataDir: opts.dataDir,
           verifyOnStart: opts.verify,
           logger,
+          dialAddress,
         });
-        const running = await attachRoleAndApi(node, logger).catch(async (e: unknown) => {
+        const running = await attachRoleAndApi(node, logger, byzantine).catch(async (e: unknown) => {
           // Half-started: close what is open, or the links and database would keep the process alive.
           await node.stop();
           throw e;
@@ -76,9 +88,32 @@ export function registerNode(program: Command): Command {
   return node;
 }
 
+/** Parses CHAINNODE_DIAL_OVERRIDES; undefined (dial network.yaml's addresses) when unset. */
+function dialOverrides(
+  json: string | undefined,
+): ((member: string) => { host: string; port: number } | undefined) | undefined {
+  if (json === undefined || json === '') return undefined;
+  const parsed = JSON.parse(json) as unknown;
+  if (typeof parsed !== 'object' || parsed === null)
+    throw new Error(`${DIAL_OVERRIDES_ENV} must be a JSON object`);
+  const table = new Map<string, { host: string; port: number }>();
+  for (const [member, address] of Object.entries(parsed)) {
+    const match = typeof address === 'string' ? /^(.+):(\d+)$/.exec(address) : null;
+    if (match === null) throw new Error(`${DIAL_OVERRIDES_ENV}: "${member}" needs "host:port"`);
+    table.set(member, { host: match[1] ?? '', port: Number(match[2]) });
+  }
+  return (member) => table.get(member);
+}
+
 /** The role's work (consensus, or commit/endorse/gateway) and the HTTP API, stopped in reverse order. */
-async function attachRoleAndApi(node: ChainNode, logger: Logger): Promise<{ stop(): Promise<void> }> {
-  const role = node.role === 'orderer' ? await OrdererRole.attach(node) : await PeerRole.attach(node);
+async function attachRoleAndApi(
+  node: ChainNode,
+  logger: Logger,
+  byzantineMode?: ByzantineMode,
+): Promise<{ stop(): Promise<void> }> {
+  const byzantine = byzantineMode === undefined ? undefined : enableByzantine(node, byzantineMode, logger);
+  const role =
+    node.role === 'orderer' ? await OrdererRole.attach(node, { byzantine }) : await PeerRole.attach(node);
   const entry = [...node.config.orderers, ...node.config.peers].find((n) => n.name === node.name);
   try {
     const api = await startApiServer({
