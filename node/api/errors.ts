@@ -57,8 +57,23 @@ export function errorHandler(log: (err: unknown) => void) {
         code: 'API_TOO_LARGE',
         message: 'request body is too large',
       });
+    else if (isClientHttpError(err))
+      // Other refusals of the body parser (an unsupported charset or content encoding, a body
+      // that does not decompress or does not match its length): the caller's fault, said as such.
+      ({ status, code, message } = {
+        status: err.status,
+        code: err.status === 415 ? 'API_UNSUPPORTED_MEDIA_TYPE' : 'API_BAD_REQUEST',
+        message: `request body refused: ${err.message}`,
+      });
     else if (err instanceof LedgerError) log(err);
     else log(err);
     res.status(status).json({ error: { code, message } });
   };
+}
+
+/** An http-errors error of express' body parser: a 4xx whose message is meant for the client. */
+function isClientHttpError(err: unknown): err is Error & { status: number } {
+  if (!(err instanceof Error)) return false;
+  const { status, expose } = err as { status?: unknown; expose?: unknown };
+  return typeof status === 'number' && status >= 400 && status < 500 && expose === true;
 }

@@ -164,12 +164,11 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
 
   app.get('/blocks/:id', anyMember, async (req, res) => {
     const id = String(req.params.id);
-    const stored =
-      id === 'latest'
-        ? await node.store.getBlock(node.chainHead.height)
-        : /^[0-9a-f]{64}$/.test(id)
-          ? await node.store.getBlockByHash(id)
-          : await node.store.getBlock(heightParam.parse(id));
+    const height = id === 'latest' ? node.chainHead.height : heightParam.safeParse(id).data;
+    const byHash = /^[0-9a-f]{64}$/.test(id);
+    if (!byHash && height === undefined)
+      throw new ApiError(400, 'API_BAD_BLOCK_ID', 'a block is named by its height, its hash or "latest"');
+    const stored = byHash ? await node.store.getBlockByHash(id) : await node.store.getBlock(height ?? 0);
     if (stored === null) throw new ApiError(404, 'API_NOT_FOUND', `no block ${id}`);
     res.json({
       ...blockView(stored.block, stored.hash, stored.validationCodes, stored.commitCertificate),

@@ -127,6 +127,16 @@ export function parseNetworkFile(text: string, path: string, at: Date): LoadedNe
       cause,
     });
   }
+  // YAML escapes can spell a lone surrogate, which no canonical (signed, hashed) encoding carries.
+  const lone = loneSurrogateField(raw, 'network');
+  if (lone !== undefined) {
+    const cause = new ProtocolError(
+      'PROTOCOL_MALFORMED',
+      `${lone}: is not well-formed Unicode (it contains a lone surrogate)`,
+      lone,
+    );
+    throw new ConfigError('CONFIG_SCHEMA', `${path}: ${cause.message}`, [], { cause });
+  }
   let file: NetworkFile;
   try {
     file = parseWith(networkFileSchema, raw, 'network');
@@ -144,3 +154,22 @@ export function parseNetworkFile(text: string, path: string, at: Date): LoadedNe
     throw new ConfigError('CONFIG_INVALID', `${path} is not a valid network configuration`, problems);
   return { path, config: file.config, genesis, genesisHash: blockHash(genesis.header) };
 }
+
+/** The dotted path of the first key or string holding a lone surrogate, if any; iterative. */
+function loneSurrogateField(root: unknown, what: string): string | undefined {
+  const stack: [unknown, string][] = [[root, what]];
+  while (stack.length > 0) {
+    const [value, at] = stack.pop() as [unknown, string];
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) return at;
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, child] of Object.entries(value)) {
+        if (LONE_SURROGATE.test(key)) return at;
+        stack.push([child, `${at}.${key}`]);
+      }
+    }
+  }
+  return undefined;
+}
+
+const LONE_SURROGATE = /\p{Surrogate}/u;

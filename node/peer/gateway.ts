@@ -95,19 +95,26 @@ export class Gateway {
   /** Sends the client-signed transaction to every orderer and waits for its validation code here. */
   async submit(envelope: Envelope, timeoutMs = COMMIT_TIMEOUT_MS): Promise<TransactionOutcome> {
     const txId = envelope.payload.txId;
-    const outcome = this.waitForCommit(txId, timeoutMs);
-    const known = await this.node.store.getTransaction(txId);
-    if (known !== null) {
-      this.committer.removeAllListeners(`tx:${txId}`);
-      return { txId, code: known.validationCode, height: known.height, txIndex: known.txIndex };
+    // Listen before looking, so a commit in between is not missed; every early return or throw
+    // cancels the wait, whose timeout would otherwise reject a promise nobody awaits (and an
+    // unhandled rejection ends the process).
+    const wait = this.waitForCommit(txId, timeoutMs);
+    try {
+      const known = await this.node.store.getTransaction(txId);
+      if (known !== null) {
+        wait.cancel();
+        return { txId, code: known.validationCode, height: known.height, txIndex: known.txIndex };
+      }
+      const body = encodeSubmit(envelope);
+      const sent = this.node.config.orderers.map((o) => this.node.send(o.name, Channel.node, body));
+      if (!sent.includes('queued')) {
+        throw new PeerError('PEER_SUBMIT_FAILED', `no orderer accepted the transaction (${sent.join(', ')})`);
+      }
+    } catch (e) {
+      wait.cancel();
+      throw e;
     }
-    const body = encodeSubmit(envelope);
-    const sent = this.node.config.orderers.map((o) => this.node.send(o.name, Channel.node, body));
-    if (!sent.includes('queued')) {
-      this.committer.removeAllListeners(`tx:${txId}`);
-      throw new PeerError('PEER_SUBMIT_FAILED', `no orderer accepted the transaction (${sent.join(', ')})`);
-    }
-    return outcome;
+    return wait.outcome;
   }
 
   /** Endorsement traffic from other nodes: requests to endorse, and answers to ours. */
@@ -267,9 +274,17 @@ export class Gateway {
     });
   }
 
-  private waitForCommit(txId: string, timeoutMs: number): Promise<TransactionOutcome> {
-    return new Promise((resolve, reject) => {
-      const event = `tx:${txId}`;
+  /**
+   * The outcome of `txId` here, or PEER_COMMIT_TIMEOUT after `timeoutMs`; `cancel` stops waiting
+   * (removing only this wait's listener). A rejection before the caller awaits it is not unhandled.
+   */
+  private waitForCommit(
+    txId: string,
+    timeoutMs: number,
+  ): { outcome: Promise<TransactionOutcome>; cancel(): void } {
+    const event = `tx:${txId}`;
+    let cancel = (): void => undefined;
+    const outcome = new Promise<TransactionOutcome>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.committer.removeListener(event, onOutcome);
         reject(
@@ -279,12 +294,18 @@ export class Gateway {
           ),
         );
       }, timeoutMs);
-      const onOutcome = (outcome: TransactionOutcome): void => {
+      const onOutcome = (result: TransactionOutcome): void => {
         clearTimeout(timer);
-        resolve(outcome);
+        resolve(result);
+      };
+      cancel = () => {
+        clearTimeout(timer);
+        this.committer.removeListener(event, onOutcome);
       };
       this.committer.once(event, onOutcome);
     });
+    outcome.catch(() => undefined);
+    return { outcome, cancel };
   }
 }
 

@@ -69,7 +69,35 @@ export function decodeJson(bytes: Uint8Array, maxBytes: number, what: string): u
   if (jsonDepth(value) > JSON_DEPTH_MAX) {
     throw new ProtocolError('PROTOCOL_MALFORMED', `${what} nests deeper than ${JSON_DEPTH_MAX} levels`);
   }
+  // Strict UTF-8 cannot carry a lone surrogate, but a JSON escape (\ud800) can; such a string has
+  // no canonical encoding, so hashing or verifying the value later would throw. Refuse it here.
+  if (SURROGATE_ESCAPE.test(text) && hasLoneSurrogate(value)) {
+    throw new ProtocolError(
+      'PROTOCOL_MALFORMED',
+      `${what} contains a string that is not well-formed Unicode (a lone surrogate)`,
+    );
+  }
   return value;
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** Iterative, as jsonDepth; looks at keys and string values. */
+function hasLoneSurrogate(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) return true;
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, child] of Object.entries(value)) {
+        if (LONE_SURROGATE.test(key)) return true;
+        stack.push(child);
+      }
+    }
+  }
+  return false;
 }
 
 /** Iterative, so a hostile document cannot overflow the stack while being measured. */
