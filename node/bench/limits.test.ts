@@ -6,19 +6,19 @@ import { parseProcStat } from './proc.js';
 describe('the signature count of a topology', () => {
   it('counts 4 orderers, 2 peers and AND(org1, org2) as the code paths do', () => {
     const c = signatureCount({ orderers: 4, peers: 2, endorsements: 2 });
-    // signs: client 2 + endorsers 2 + one FORWARD per orderer 4
-    // verifies: endorsers 2 + admission 4 + forwards 2·4·3 + block re-admission 4 + peers 2·(1+2)
-    expect(c.perTx).toEqual({ signs: 8, verifies: 2 + 4 + 24 + 4 + 6 });
-    // per block: PBFT 3·4+1 + statuses 6; verifies 3·13 + certificate 2·3 + statuses 6·5
-    expect(c.perBlock).toEqual({ signs: 13 + 6, verifies: 39 + 6 + 30 });
+    // signs: client 2 + endorsers 2; verifies: endorsers 2 + admission 4 + peers 2·(1+2)
+    expect(c.perTx).toEqual({ signs: 4, verifies: 2 + 4 + 6 });
+    // per block: PBFT 3·4+1 + FORWARDs 4 + statuses 6;
+    // verifies: PBFT 3·13 + FORWARDs 4·3 + certificate 2·3 + statuses 6·5
+    expect(c.perBlock).toEqual({ signs: 13 + 4 + 6, verifies: 39 + 12 + 6 + 30 });
   });
 
   it('has no orderer-to-orderer traffic with one orderer, and no endorser work when pre-endorsed', () => {
     const one = signatureCount({ orderers: 1, peers: 1, endorsements: 1 });
-    expect(one.perTx).toEqual({ signs: 4, verifies: 1 + 1 + 0 + 1 + 2 });
-    expect(one.perBlock).toEqual({ signs: 4 + 2, verifies: 0 + 1 + 2 });
+    expect(one.perTx).toEqual({ signs: 3, verifies: 1 + 1 + 2 });
+    expect(one.perBlock).toEqual({ signs: 4 + 1 + 2, verifies: 0 + 0 + 1 + 2 });
     const pre = signatureCount({ orderers: 1, peers: 1, endorsements: 1, preEndorsed: true });
-    expect(pre.perTx).toEqual({ signs: 3, verifies: 4 });
+    expect(pre.perTx).toEqual({ signs: 2, verifies: 3 });
   });
 });
 
@@ -28,9 +28,9 @@ describe('the physical limit', () => {
   it('is cores over the CPU every transaction needs, block costs shared by the block', () => {
     const t = { orderers: 4, peers: 2, endorsements: 2 };
     const l = physicalLimit(t, { ...rates, ledgerCpuMsPerTx: 0.5 }, 100);
-    expect(l.signsPerTx).toBeCloseTo(8 + 19 / 100);
-    expect(l.verifiesPerTx).toBeCloseTo(40 + 75 / 100);
-    const crypto = 1000 * (8.19 / 20_000 + 40.75 / 10_000);
+    expect(l.signsPerTx).toBeCloseTo(4 + 23 / 100);
+    expect(l.verifiesPerTx).toBeCloseTo(12 + 87 / 100);
+    const crypto = 1000 * (4.23 / 20_000 + 12.87 / 10_000);
     expect(l.cryptoCpuMsPerTx).toBeCloseTo(crypto);
     expect(l.contractCpuMsPerTx).toBeCloseTo(0.05);
     expect(l.ledgerCpuMsPerTx).toBeCloseTo(6 * 0.5);

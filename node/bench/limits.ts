@@ -27,22 +27,21 @@ export interface SignatureCount {
  * per transaction (O orderers, P peers, E endorsing organisations):
  *   signs     2            client: proposal and envelope (sdk/sign.ts)
  *           + E            each endorser signs its response (peer/endorser.ts)
- *           + O            each orderer relays the admitted request to the others in a signed
- *                          one-envelope FORWARD (consensus/core.ts onRequest)
  *   verifies  E            each endorser checks the proposal signature
  *           + O            each orderer admits the gateway's submission: creator signature
- *                          (orderer/admission.ts, from core.onRequest)
- *           + 2·O·(O−1)    each orderer receives O−1 FORWARDs: the message signature
- *                          (core.onMessage) and, again, the envelope's creator signature
- *                          (core.onForward → validateEnvelope)
- *           + O            each orderer re-admits every transaction of a proposed block
- *                          (core.proposalProblem → validateBlock → blockProblem)
+ *                          (orderer/admission.ts, from core.onRequest); the copies relayed by
+ *                          the other orderers are dropped by txId before any check, and a
+ *                          proposed block's envelopes reuse the admission verdict
  *           + P·(1+E)      each peer validates creator and endorsement signatures (peer/validate.ts)
  *
- * per block (q = 2f+1):
+ * per block (q = 2f+1), counted as if every block came with its own tick and status round (an
+ * upper bound: both happen at most every 10 ms and 100 ms, whatever the block rate):
  *   signs     3·O+1        PRE-PREPARE (leader), PREPARE, COMMIT and its commit vote (each orderer)
+ *           + O            each orderer relays the requests it received since the last tick in
+ *                          one signed FORWARD (consensus/core.ts flushRelay)
  *           + (O+P)        every node signs the status it broadcasts after committing (node/node.ts)
  *   verifies  (O−1)(3·O+1) every orderer checks the others' PBFT messages and commit votes
+ *           + O·(O−1)      every orderer checks the others' FORWARD messages
  *           + P·q          every peer checks the block's commit certificate (peer/committer.ts)
  *           + (O+P)(O+P−1) every node checks every other node's status (node/messages.ts)
  */
@@ -53,12 +52,12 @@ export function signatureCount(t: Topology): SignatureCount {
   return {
     perTx: {
       // Pre-endorsed: the generator signs E responses and the envelope, but no proposal.
-      signs: (t.preEndorsed === true ? 1 : 2) + E + O,
-      verifies: endorsing + O + 2 * O * (O - 1) + O + P * (1 + E),
+      signs: (t.preEndorsed === true ? 1 : 2) + E,
+      verifies: endorsing + O + P * (1 + E),
     },
     perBlock: {
-      signs: 3 * O + 1 + (O + P),
-      verifies: (O - 1) * (3 * O + 1) + P * q + (O + P) * (O + P - 1),
+      signs: 3 * O + 1 + O + (O + P),
+      verifies: (O - 1) * (3 * O + 1) + O * (O - 1) + P * q + (O + P) * (O + P - 1),
     },
   };
 }
