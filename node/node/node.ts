@@ -101,6 +101,8 @@ export class ChainNode {
   private stopping: Promise<void> | undefined;
   private readonly delivery: DeliveryServer;
   private lastStatusAtMs = 0;
+  /** Members whose status we logged since their link came up. */
+  private readonly statusLogged = new Set<string>();
   private statusTimer: NodeJS.Timeout | undefined;
   private readonly handlers: RoleHandlers[] = [];
   /** 'block' with a CommittedBlock after every commit: for the API's event stream and metrics. */
@@ -183,6 +185,7 @@ export class ChainNode {
         onPeerDown: (peer, reason) => {
           log.info({ peer: peer.name, reason }, 'peer down');
           node.delivery.forget(peer.name);
+          node.statusLogged.delete(peer.name);
         },
       });
       log.info(
@@ -412,7 +415,13 @@ export class ChainNode {
     }
     const known = { height: status.height, headHash: status.headHash, receivedAtMs: Date.now() };
     this.peers.set(status.from, known);
-    this.logger.info({ peer: status.from, height: status.height, headHash: status.headHash }, 'peer status');
+    // The first status over a link is worth a line; the next ones (up to ten a second) are not.
+    const level = this.statusLogged.has(status.from) ? 'debug' : 'info';
+    this.statusLogged.add(status.from);
+    this.logger[level](
+      { peer: status.from, height: status.height, headHash: status.headHash },
+      'peer status',
+    );
     for (const h of this.handlers) h.onPeerStatus?.(from, known);
   }
 

@@ -3,6 +3,7 @@ import type { ChainNode, NodeMessage } from '../node/index.js';
 import { Channel, encodeEndorse, encodeEndorsed, encodeSubmit } from '../node/index.js';
 import {
   canonicalBytes,
+  faultTolerance,
   policyOrgs,
   policySatisfied,
   proposalTxId,
@@ -105,8 +106,7 @@ export class Gateway {
         wait.cancel();
         return { txId, code: known.validationCode, height: known.height, txIndex: known.txIndex };
       }
-      const body = encodeSubmit(envelope);
-      const sent = this.node.config.orderers.map((o) => this.node.send(o.name, Channel.node, body));
+      const sent = this.sendToOrderers(txId, encodeSubmit(envelope));
       if (!sent.includes('queued')) {
         throw new PeerError('PEER_SUBMIT_FAILED', `no orderer accepted the transaction (${sent.join(', ')})`);
       }
@@ -115,6 +115,28 @@ export class Gateway {
       throw e;
     }
     return wait.outcome;
+  }
+
+  /**
+   * Hands the transaction to f+1 orderers (one of them is honest, and orderers relay what they
+   * receive to each other), starting at one picked by the txId so the work spreads; an orderer
+   * we have no link to is skipped for the next. Sending to all of them cost every gateway O
+   * copies of every envelope and every orderer O-1 redundant relays.
+   */
+  private sendToOrderers(txId: string, body: Buffer): string[] {
+    const orderers = this.node.config.orderers;
+    const wanted = faultTolerance(orderers.length) + 1;
+    const start = Number.parseInt(txId.slice(0, 8), 16) % orderers.length;
+    const results: string[] = [];
+    let queued = 0;
+    for (let i = 0; i < orderers.length && queued < wanted; i++) {
+      const orderer = orderers[(start + i) % orderers.length];
+      if (orderer === undefined) continue;
+      const result = this.node.send(orderer.name, Channel.node, body);
+      results.push(result);
+      if (result === 'queued') queued++;
+    }
+    return results;
   }
 
   /** Endorsement traffic from other nodes: requests to endorse, and answers to ours. */
