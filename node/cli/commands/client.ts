@@ -1,3 +1,4 @@
+import type { ConsensusMetrics } from '../../consensus/index.js';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ClientError, type ChainnodeClient } from '../../sdk/index.js';
@@ -16,6 +17,8 @@ export interface NodeStatusRow {
   leader: boolean;
   healthy: boolean;
   view: number | null;
+  /** Orderers: the consensus core's metrics (lastViewChange and its reason, fetches, rejected messages). */
+  consensus: ConsensusMetrics | null;
   /** Members this node has a link up with. */
   linkedPeers: number;
   api: string;
@@ -42,6 +45,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
           headHash: string;
           leader: boolean | null;
           view: number | null;
+          consensus?: ConsensusMetrics | null;
           connectedPeers: string[];
         };
         return {
@@ -51,6 +55,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
           leader: s.leader === true,
           healthy: true,
           view: s.view,
+          consensus: s.consensus ?? null,
           linkedPeers: s.connectedPeers.length,
         };
       } catch (e) {
@@ -61,6 +66,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
           leader: false,
           healthy: false,
           view: null,
+          consensus: null,
           linkedPeers: 0,
           error: (e as Error).message,
         };
