@@ -79,6 +79,8 @@ class Cluster {
   readonly commits = new Map<NodeName, FinalBlock[]>();
   readonly persisted = new Map<NodeName, PersistRecord[]>();
   readonly down = new Set<NodeName>();
+  /** Messages for which this returns true are lost. */
+  drop: (from: NodeName, to: NodeName, message: ConsensusMessage) => boolean = () => false;
   now = genesis.header.timestampMs;
 
   constructor(readonly orderers: readonly NodeName[]) {
@@ -104,7 +106,7 @@ class Cluster {
       this.commits.get(from)?.push(...ready.commit);
       for (const out of ready.send) {
         for (const to of out.to) {
-          if (this.down.has(to)) continue;
+          if (this.down.has(to) || this.drop(from, to, out.message)) continue;
           queue.push([to, this.core(to).step({ type: 'decoded-message', from, message: out.message })]);
         }
       }
@@ -207,6 +209,31 @@ describe('ConsensusCore, honest runs', () => {
     cluster.tick(5);
     expect(heights(cluster)).toEqual([2, 2, 2, 2]);
     for (const name of cluster.orderers) expect(cluster.core(name).metrics().viewChanges).toBe(0);
+  });
+
+  it('replaces a leader that orders newer requests while one it was sent waits (censorship)', () => {
+    const cluster = new Cluster(names(4));
+    const [leader, follower] = ['orderer0', 'orderer1'] as NodeName[];
+    const censored = envelopes[0]!;
+    // Every copy of the censored request on its way to the leader is lost: it never sees it.
+    cluster.drop = (_from, to, message) =>
+      to === leader &&
+      message.type === 'forward' &&
+      message.envelopes.some((e) => e.payload.txId === censored.payload.txId);
+    for (const name of cluster.orderers.filter((n) => n !== leader))
+      cluster.step(name, { type: 'request', envelope: censored });
+    // Newer requests keep arriving at the leader, which orders them.
+    for (let i = 1; i <= 12; i++) {
+      cluster.tick(5);
+      cluster.step(leader!, { type: 'request', envelope: envelopes[i]! });
+    }
+    cluster.tick(40);
+    expect(cluster.core(follower!).metrics().lastViewChange).toEqual({ view: 1, reason: 'request-timeout' });
+    cluster.drop = () => false;
+    cluster.tick(20);
+    const orderedBy = (name: NodeName) =>
+      cluster.commits.get(name)!.flatMap((c) => c.block.transactions.map((e) => e.payload.txId));
+    expect(orderedBy(follower!)).toContain(censored.payload.txId);
   });
 
   it('rejoins the current view after missing its NEW-VIEW, once f+1 others vote in it', () => {

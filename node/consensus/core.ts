@@ -464,12 +464,17 @@ export class ConsensusCore {
     const oldest = this.pool.oldest();
     if (oldest === undefined) return;
     const waited = this.tick - Math.max(oldest.arrivalTick, this.viewStartTick, this.lastBehindTick);
-    // Censorship resistance (PBFT's request timer): a request nobody orders costs the leader its view.
-    if (waited >= CENSORSHIP_TIMEOUTS * timeout) {
+    // Censorship resistance (PBFT's request timer), without blaming the leader for a long queue:
+    // under overload every request waits, and an honest leader serves oldest first. It is
+    // skipping ours when it ordered one that arrived here a timeout later (or one we never held);
+    // a leader that orders nothing at all is caught by the progress timer above.
+    const skipped = this.pool.newestOrderedArrivalTick - oldest.arrivalTick >= timeout;
+    if (waited >= CENSORSHIP_TIMEOUTS * timeout && skipped) {
       this.startViewChange(this.view + 1, 'request-timeout');
       return;
     }
-    if (waited >= timeout / 2 && leader !== this.self) {
+    const stalled = this.tick - this.lastProgressTick >= timeout / 2;
+    if (waited >= timeout / 2 && leader !== this.self && (skipped || stalled)) {
       // First make sure the leader has it: the client may have reached only us, and relays get lost.
       this.forwardPool(leader, this.tick - Math.floor(timeout / 2), FORWARD_ENVELOPES_MAX);
     }
@@ -803,7 +808,10 @@ export class ConsensusCore {
     this.headHash = hashOf(block.header);
     this.headCert = certificate;
     this.slots.delete(height);
-    this.pool.markFinal(block.transactions.map((e) => envelopeFacts(e).txId));
+    this.pool.markFinal(
+      block.transactions.map((e) => envelopeFacts(e).txId),
+      this.tick,
+    );
     this.recentHashes.set(height, this.headHash);
     this.recentHashes.delete(height - RECENT_HASHES_MAX);
     this.knownFinalHeight = Math.max(this.knownFinalHeight, height);

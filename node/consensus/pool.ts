@@ -83,6 +83,7 @@ export class RequestPool {
   private bytesTotal = 0;
   // A Set keeps insertion order too: the first element is the oldest, evicted first.
   private readonly recentFinal = new Set<TxId>();
+  private newestOrdered = 0;
 
   constructor(recentTxIds: readonly TxId[]) {
     for (const txId of recentTxIds.slice(-RECENT_FINAL_TXIDS_MAX)) this.recentFinal.add(txId);
@@ -120,12 +121,24 @@ export class RequestPool {
     }
   }
 
-  markFinal(txIds: readonly TxId[]): void {
+  /**
+   * The latest arrival (here) of a transaction the leader ordered: one we never held counts as
+   * arriving when ordered. An honest leader orders oldest first, so a request that arrived well
+   * before this one and still waits is being skipped (censorship evidence, see core.onTick).
+   */
+  get newestOrderedArrivalTick(): number {
+    return this.newestOrdered;
+  }
+
+  markFinal(txIds: readonly TxId[], tick: number): void {
     for (const txId of txIds) {
       const entry = this.entries.get(txId);
       if (entry !== undefined) {
         this.bytesTotal -= entry.facts.bytes;
         this.entries.delete(txId);
+        this.newestOrdered = Math.max(this.newestOrdered, entry.arrivalTick);
+      } else if (!this.recentFinal.has(txId)) {
+        this.newestOrdered = tick;
       }
       this.recentFinal.add(txId);
       if (this.recentFinal.size > RECENT_FINAL_TXIDS_MAX) {
