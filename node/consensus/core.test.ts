@@ -26,6 +26,7 @@ import {
   type ConsensusMessage,
   type PrePrepare,
   type Prepare,
+  type Suspect,
   type Unsigned,
 } from './messages.js';
 import type { BlockValidator, FinalBlock, PersistRecord, Ready } from './types.js';
@@ -277,6 +278,11 @@ function prePrepare(from: NodeName, view: number, block: Block): PrePrepare {
   return signMessage<PrePrepare>(body, fakeCrypto(from));
 }
 
+function suspect(from: NodeName, view: number): Suspect {
+  const body: Unsigned<Suspect> = { type: 'suspect', version: PROTOCOL_VERSION, view, height: 0, from };
+  return signMessage<Suspect>(body, fakeCrypto(from));
+}
+
 function prepare(from: NodeName, view: number, height: number, hash: Hash): Prepare {
   const body: Unsigned<Prepare> = {
     type: 'prepare',
@@ -379,7 +385,7 @@ describe('ConsensusCore, bad input is counted, never thrown', () => {
     expect(core.metrics().rejected['not-leader']).toBe(1);
   });
 
-  it('starts a view change when the leader proposes a block that does not extend the chain', () => {
+  it('suspects a leader that proposes a block not extending the chain; changes view with f+1 suspicions', () => {
     const core = makeCore(me, orderers);
     const ready = core.step({
       type: 'decoded-message',
@@ -387,19 +393,34 @@ describe('ConsensusCore, bad input is counted, never thrown', () => {
       message: prePrepare(leader, 0, nextBlock(undefined, blockHash(nextBlock().header))),
     });
     expect(core.metrics().rejected['invalid-proposal']).toBe(1);
-    expect(core.metrics()).toMatchObject({ view: 1, status: 'view-change', viewChanges: 1 });
-    expect(ready.persist).toContainEqual({ kind: 'view', view: 1, entered: false });
-    expect(ready.send.map((s) => s.message.type)).toEqual(['view-change']);
+    // Alone it only says so, and stays in its view (it may be the one misled).
+    expect(ready.send.map((s) => s.message.type)).toEqual(['suspect']);
+    expect(core.metrics()).toMatchObject({ view: 0, status: 'normal', viewChanges: 0 });
+    const joined = core.step({ type: 'decoded-message', from: other, message: suspect(other, 1) });
+    expect(core.metrics()).toMatchObject({
+      view: 1,
+      status: 'view-change',
+      viewChanges: 1,
+      lastViewChange: { view: 1, reason: 'invalid-proposal' },
+    });
+    expect(joined.persist).toContainEqual({ kind: 'view', view: 1, entered: false });
+    expect(joined.send.map((s) => s.message.type)).toEqual(['view-change']);
   });
 
-  it('starts a view change when the leader proposes invalid transactions', () => {
+  it('suspects a leader that proposes invalid transactions', () => {
     const core = makeCore(me, orderers, { validateBlock: () => 'transaction 0: bad creator signature' });
-    core.step({ type: 'decoded-message', from: leader, message: prePrepare(leader, 0, nextBlock()) });
+    const ready = core.step({
+      type: 'decoded-message',
+      from: leader,
+      message: prePrepare(leader, 0, nextBlock()),
+    });
     expect(core.metrics().rejected['invalid-proposal']).toBe(1);
+    expect(ready.send.map((s) => s.message.type)).toEqual(['suspect']);
+    core.step({ type: 'decoded-message', from: other, message: suspect(other, 1) });
     expect(core.metrics().view).toBe(1);
   });
 
-  it('starts a view change when the leader equivocates', () => {
+  it('suspects a leader that equivocates', () => {
     const core = makeCore(me, orderers);
     core.step({ type: 'decoded-message', from: leader, message: prePrepare(leader, 0, nextBlock()) });
     core.step({
@@ -408,7 +429,15 @@ describe('ConsensusCore, bad input is counted, never thrown', () => {
       message: prePrepare(leader, 0, nextBlock([envelopes[1]!])),
     });
     expect(core.metrics().rejected.equivocation).toBe(1);
-    expect(core.metrics().view).toBe(1);
+    core.step({ type: 'decoded-message', from: other, message: suspect(other, 1) });
+    expect(core.metrics().lastViewChange).toEqual({ view: 1, reason: 'equivocation' });
+  });
+
+  it('does not follow a lone suspicion (one faulty orderer cannot depose a leader)', () => {
+    const core = makeCore(me, orderers);
+    core.step({ type: 'decoded-message', from: other, message: suspect(other, 1) });
+    core.step({ type: 'decoded-message', from: other, message: suspect(other, 1) });
+    expect(core.metrics()).toMatchObject({ view: 0, status: 'normal', viewChanges: 0 });
   });
 
   it('never prepares a second block at a (view, height) it voted on before a restart', () => {

@@ -26,6 +26,8 @@ import {
   FORWARD_ENVELOPES_MAX,
   FORWARD_ON_VIEW_CHANGE_MAX,
   RELAY_BATCHES_PER_TICK_MAX,
+  SUSPICION_TIMEOUTS,
+  IDLE_PROBE_TIMEOUTS,
   FUTURE_VIEWS_MAX,
   POOL_TXS_MAX,
   RECENT_HASHES_MAX,
@@ -42,6 +44,7 @@ import {
   type Commit,
   type ConsensusMessage,
   type Forward,
+  type Suspect,
   type NewView,
   type PrePrepare,
   type Prepare,
@@ -58,6 +61,7 @@ import {
   type Ready,
   type RejectReason,
   type ViewChangeReason,
+  type SuspectReason,
   type RestoreState,
 } from './types.js';
 import {
@@ -121,6 +125,7 @@ export class ConsensusCore {
   private lastProgressTick = 0;
   /** The last tick with nothing to order: an idle spell is no leader's fault, so the progress timer starts after it. */
   private lastIdleTick = 0;
+  private nextIdleProbeTick = 0;
   /**
    * The last tick at which we were catching up, and making progress at it: the requests we hold
    * may be in final blocks we have not fetched yet, which is no censorship by the leader.
@@ -139,6 +144,9 @@ export class ConsensusCore {
   private probe = false;
 
   private lastViewChange: ConsensusMetrics['lastViewChange'] = null;
+  /** Our latest SUSPECT (the view we asked for, when, why), and each other orderer's latest. */
+  private mySuspicion: { view: number; tick: number; reason: SuspectReason } | undefined;
+  private readonly suspicions = new Map<NodeName, { view: number; tick: number }>();
   private counters = {
     viewChanges: 0,
     committedBlocks: 0,
@@ -370,7 +378,12 @@ export class ConsensusCore {
       this.reject('bad-signature');
       return;
     }
-    if (message.type !== 'view-change' && message.type !== 'new-view' && message.type !== 'forward') {
+    if (
+      message.type !== 'view-change' &&
+      message.type !== 'new-view' &&
+      message.type !== 'forward' &&
+      message.type !== 'suspect'
+    ) {
       this.senderHeights.set(from, Math.max(this.senderHeights.get(from) ?? 0, message.height));
     }
     if (
@@ -414,6 +427,10 @@ export class ConsensusCore {
         this.onForward(message);
         return;
       }
+      case 'suspect': {
+        this.onSuspect(from, message);
+        return;
+      }
       default: {
         const unreachable: never = message;
         throw new Error(`unknown message ${JSON.stringify(unreachable)}`);
@@ -454,11 +471,17 @@ export class ConsensusCore {
     }
     const timeout = this.viewTimeout();
     const leader = this.leaderOf(this.view);
+    // Quiet for a while: ask the others whether blocks became final that we never heard of (a
+    // node that missed the last COMMITs of a now idle network has nothing else to tell it).
+    if (this.tick - this.lastProgressTick >= timeout && this.tick >= this.nextIdleProbeTick) {
+      this.probe = true;
+      this.nextIdleProbeTick = this.tick + IDLE_PROBE_TIMEOUTS * timeout;
+    }
     const progressing = this.tick - this.lastProgressTick < timeout;
     if (progressing && this.catchUpTarget() > this.head.header.height) this.lastBehindTick = this.tick;
     if (!this.hasWork()) this.lastIdleTick = this.tick;
     else if (!progressing && this.tick - this.lastIdleTick >= timeout) {
-      this.startViewChange(this.view + 1, 'progress-timeout');
+      this.suspect('progress-timeout');
       return;
     }
     const oldest = this.pool.oldest();
@@ -470,7 +493,7 @@ export class ConsensusCore {
     // a leader that orders nothing at all is caught by the progress timer above.
     const skipped = this.pool.newestOrderedArrivalTick - oldest.arrivalTick >= timeout;
     if (waited >= CENSORSHIP_TIMEOUTS * timeout && skipped) {
-      this.startViewChange(this.view + 1, 'request-timeout');
+      this.suspect('request-timeout');
       return;
     }
     const stalled = this.tick - this.lastProgressTick >= timeout / 2;
@@ -589,7 +612,7 @@ export class ConsensusCore {
       }
       // Two blocks for one (view, height) signed by the leader: it equivocates.
       this.reject('equivocation');
-      this.startViewChange(this.view + 1, 'equivocation');
+      this.suspect('equivocation');
       return;
     }
     const problem =
@@ -606,7 +629,7 @@ export class ConsensusCore {
 
   private refuseProposal(): void {
     this.reject('invalid-proposal');
-    this.startViewChange(this.view + 1, 'invalid-proposal');
+    this.suspect('invalid-proposal');
   }
 
   /** The block a proposal at `height` must extend, if we know it in this view. */
@@ -914,9 +937,69 @@ export class ConsensusCore {
 
   // ---------------------------------------------------------------- view change
 
+  /**
+   * This node's timer expired or it caught the leader misbehaving: it says so (SUSPECT), and the
+   * view changes once f+1 orderers suspect (one of them is honest). Alone, it keeps voting in
+   * its view: a node cut off from the others, or one whose clock or state misled it, would
+   * otherwise sit alone in a higher view, unable to come back (PBFT forbids acting in a lower
+   * view after a VIEW-CHANGE), a spare orderer silently lost. Repeated once per timeout while
+   * the cause lasts, which also retransmits it.
+   */
+  private suspect(reason: SuspectReason): void {
+    const view = this.view + 1;
+    if (this.leaderOf(this.view) === this.self) {
+      // A leader that refuses its own proposal abdicates at once (it would propose it again);
+      // the others' timers bring them to the next view.
+      this.startViewChange(view, reason);
+      return;
+    }
+    if (this.mySuspicion?.view === view && this.tick - this.mySuspicion.tick < this.viewTimeout()) return;
+    this.mySuspicion = { view, tick: this.tick, reason };
+    // Maybe the leader is fine and we are the ones behind: ask the others for what is final.
+    this.probe = true;
+    if (this.others.length > 0) {
+      const body: Unsigned<Suspect> = { type: 'suspect', ...this.common(this.head.header.height), view };
+      this.ready.send.push({ to: this.others, message: signMessage<Suspect>(body, this.options.crypto) });
+    }
+    this.maybeFollowSuspicions();
+  }
+
+  private onSuspect(from: NodeName, message: Suspect): void {
+    if (message.view <= this.view) {
+      this.reject('stale-view');
+      return;
+    }
+    if (message.view > this.view + FUTURE_VIEWS_MAX) {
+      this.reject('future-view');
+      return;
+    }
+    this.suspicions.set(from, { view: message.view, tick: this.tick });
+    this.maybeFollowSuspicions();
+  }
+
+  /** f+1 orderers (this one included) suspecting the leader of our view within a few timeouts: change. */
+  private maybeFollowSuspicions(): void {
+    const fresh = SUSPICION_TIMEOUTS * this.viewTimeoutTicks;
+    const views: number[] = [];
+    for (const [sender, s] of this.suspicions) {
+      if (s.view <= this.view || this.tick - s.tick > fresh) this.suspicions.delete(sender);
+      else views.push(s.view);
+    }
+    const mine = this.mySuspicion;
+    if (mine !== undefined && mine.view > this.view && this.tick - mine.tick <= fresh) views.push(mine.view);
+    // A node still changing to its view (no NEW-VIEW yet) would gladly go one further: it counts
+    // as suspecting that view's leader too.
+    else if (this.status === 'view-change') views.push(this.view + 1);
+    if (views.length < this.f + 1) return;
+    const target = views.sort((a, b) => b - a)[this.f];
+    if (target === undefined || target <= this.view) return;
+    this.startViewChange(target, mine !== undefined && mine.view >= target ? mine.reason : 'joined');
+  }
+
   private startViewChange(view: number, reason: ViewChangeReason): void {
     assert(view > this.view, `view change to ${view} from ${this.view}`);
     this.lastViewChange = { view, reason };
+    this.mySuspicion = undefined;
     this.view = view;
     this.status = 'view-change';
     this.failedViews++;

@@ -31,6 +31,7 @@ export {
   type ConsensusEvent,
   type ConsensusMetrics,
   type ViewChangeReason,
+  type SuspectReason,
   type ConsensusOptions,
   type EnvelopeValidator,
   type FetchRequest,

@@ -41,5 +41,9 @@ export const CHECKPOINT_HEIGHTS_MAX = 8;
 export const FETCH_RETRY_TICKS = 20;
 /** Ticks without progress after which a known-final height above ours triggers a fetch. */
 export const FETCH_STALL_TICKS = 4;
+/** A SUSPECT counts towards the f+1 that change the view for this many view timeouts after it arrived. */
+export const SUSPICION_TIMEOUTS = 2;
+/** With no commit for a view timeout, a node asks for final blocks it missed at most once per this many timeouts. */
+export const IDLE_PROBE_TIMEOUTS = 4;
 /** A request older than this many view timeouts (since the view began) makes followers suspect censorship. */
 export const CENSORSHIP_TIMEOUTS = 2;

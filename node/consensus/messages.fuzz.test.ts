@@ -78,6 +78,7 @@ const messageArbs = {
     ...common,
     envelopes: fc.array(envelopeArb, { minLength: 1, maxLength: 2 }),
   }),
+  suspect: fc.record({ type: fc.constant('suspect' as const), ...common }),
 } as const satisfies Record<ConsensusMessage['type'], fc.Arbitrary<unknown>>;
 const anyMessageArb = fc.oneof(...Object.values(messageArbs)) as fc.Arbitrary<ConsensusMessage>;
 

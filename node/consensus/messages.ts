@@ -111,6 +111,14 @@ export const forwardSchema = z
   })
   .strict();
 
+/**
+ * "I suspect the leader": the sender's timer for its view expired, and it asks to move to `view`
+ * (its view + 1). Not binding: the sender keeps voting in its view until f+1 orderers suspect,
+ * so an orderer that was merely cut off never strands itself alone in a higher view.
+ * `height` is the sender's committed head.
+ */
+export const suspectSchema = z.object({ type: z.literal('suspect'), ...common }).strict();
+
 export const consensusMessageSchema = z.discriminatedUnion('type', [
   prePrepareSchema,
   prepareSchema,
@@ -119,6 +127,7 @@ export const consensusMessageSchema = z.discriminatedUnion('type', [
   viewChangeSchema,
   newViewSchema,
   forwardSchema,
+  suspectSchema,
 ]);
 
 export type PrePrepare = z.infer<typeof prePrepareSchema>;
@@ -131,6 +140,7 @@ export type ViewChangeBody = z.infer<typeof viewChangeBodySchema>;
 export type ViewChange = z.infer<typeof viewChangeSchema>;
 export type NewView = z.infer<typeof newViewSchema>;
 export type Forward = z.infer<typeof forwardSchema>;
+export type Suspect = z.infer<typeof suspectSchema>;
 export type ConsensusMessage = z.infer<typeof consensusMessageSchema>;
 export type ConsensusMessageType = ConsensusMessage['type'];
 /** A message before its sender signs it. */

@@ -139,14 +139,9 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
  * change itself found no NEW-VIEW in time, f+1 others asked for a higher view, or f+1 others
  * vote in a higher view whose NEW-VIEW this node missed.
  */
-export type ViewChangeReason =
-  | 'progress-timeout'
-  | 'request-timeout'
-  | 'equivocation'
-  | 'invalid-proposal'
-  | 'new-view-timeout'
-  | 'joined'
-  | 'behind';
+export type SuspectReason = 'progress-timeout' | 'request-timeout' | 'equivocation' | 'invalid-proposal';
+
+export type ViewChangeReason = SuspectReason | 'new-view-timeout' | 'joined' | 'behind';
 
 export interface ConsensusMetrics {
   readonly view: number;

@@ -7,6 +7,7 @@ import {
   type ConsensusCrypto,
   type ConsensusMessage,
   type Outbound,
+  type FinalBlock,
   type Ready,
   type RejectReason,
 } from '../consensus/index.js';
@@ -346,6 +347,8 @@ const TICK_MS = 10;
 class Cluster {
   readonly cores = new Map<NodeName, ConsensusCore>();
   readonly chains = new Map<NodeName, Hash[]>();
+  /** Final blocks with certificates each orderer committed, served to those that fetch. */
+  readonly finals = new Map<NodeName, FinalBlock[]>();
   readonly byzantine: ByzantineBehaviour;
   now: number;
 
@@ -367,6 +370,7 @@ class Cluster {
       );
       this.cores.set(name, core);
       this.chains.set(name, []);
+      this.finals.set(name, []);
     }
   }
 
@@ -375,6 +379,18 @@ class Cluster {
     for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
       const [from, ready] = item;
       this.chains.get(from)!.push(...ready.commit.map((c) => blockHash(c.block.header)));
+      this.finals.get(from)!.push(...ready.commit);
+      if (ready.fetch !== null) {
+        // As OrdererRole: ask the orderer with the longest chain (the Byzantine one serves none).
+        const source = ready.fetch.peers
+          .filter((p) => p !== from && p !== SELF)
+          .sort((a, b) => this.finals.get(b)!.length - this.finals.get(a)!.length)[0];
+        for (const final of source === undefined
+          ? []
+          : this.finals.get(source)!.slice(ready.fetch.fromHeight - 1, ready.fetch.fromHeight - 1 + 64)) {
+          queue.push([from, this.cores.get(from)!.step({ type: 'committed-block', ...final })]);
+        }
+      }
       const send = from === SELF ? this.byzantine.transform(ready.send) : ready.send;
       for (const { to, message } of send) {
         for (const peer of to) {
