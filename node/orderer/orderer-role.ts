@@ -29,6 +29,15 @@ export const EVENTS_PER_BATCH_MAX = 1_024;
 export const ADMISSION_REUSE_MS = 60_000;
 /** Admission verdicts remembered: 100k leaves of 64 hex characters is about 15 MiB. */
 export const ADMITTED_ENTRIES_MAX = 100_000;
+/** Backoff of a failed database write: first wait, and the longest. */
+const STORE_RETRY_FIRST_MS = 100;
+const STORE_RETRY_MAX_MS = 5_000;
+
+/** A store failure that retrying cannot cure. */
+class FatalStoreError extends Error {
+  override readonly name = 'FatalStoreError';
+}
+
 /** Prune persisted votes of final heights every this many blocks. */
 const PRUNE_EVERY_BLOCKS = 64;
 
@@ -196,6 +205,29 @@ export class OrdererRole {
     }
   }
 
+  /**
+   * Runs a database write until it succeeds (backing off up to STORE_RETRY_MAX_MS), so a
+   * database restart or a dropped connection pauses this orderer instead of ending its
+   * consensus for good. A FatalStoreError is not retried.
+   */
+  private async retrying(what: string, write: () => Promise<void>): Promise<void> {
+    for (let attempt = 1, delay = STORE_RETRY_FIRST_MS; ; attempt++) {
+      try {
+        await write();
+        if (attempt > 1) this.node.logger.warn({ what, attempt }, 'database write succeeded again');
+        return;
+      } catch (e) {
+        if (e instanceof FatalStoreError || this.stopped) throw e;
+        this.node.logger.error(
+          { err: e, what, attempt, retryInMs: delay },
+          'database write failed; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, STORE_RETRY_MAX_MS);
+      }
+    }
+  }
+
   private logViewTransition(): void {
     const { view, status, height, leader, lastViewChange } = this.core.metrics();
     if (this.logged?.view === view && this.logged.status === status) return;
@@ -209,10 +241,16 @@ export class OrdererRole {
 
   private async handle(ready: Ready): Promise<void> {
     if (ready.persist.length > 0) {
-      await this.node.store.appendConsensusRecords(
-        ready.persist.map((r) => ({ height: 'height' in r ? r.height : null, bytes: canonicalBytes(r) })),
-      );
+      const records = ready.persist.map((r) => ({
+        height: 'height' in r ? r.height : null,
+        bytes: canonicalBytes(r),
+      }));
+      // Nothing is sent before its votes are stored: during a database outage this orderer
+      // stops voting and resumes when the database is back (a record stored twice is harmless:
+      // restoring keeps the highest).
+      await this.retrying('persist votes', () => this.node.store.appendConsensusRecords(records));
     }
+    if (this.stopped) return;
     for (const { to, message } of this.byzantine?.transform(ready.send) ?? ready.send) {
       const bytes = encodeConsensusMessage(message);
       for (const peer of to) if (peer !== this.node.name) this.node.send(peer, Channel.consensus, bytes);
@@ -221,11 +259,24 @@ export class OrdererRole {
     // order) so consensus keeps voting meanwhile. Votes, above, are the only thing sending waits for.
     for (const { block, certificate } of ready.commit) {
       this.committing = this.committing.then(async () => {
-        await this.node.commitBlock(block, await this.orderingCodes(block), certificate);
-        const height = this.node.chainHead.height;
-        if (height - this.lastPruned >= PRUNE_EVERY_BLOCKS) {
-          await this.node.store.pruneConsensusRecords(height);
-          this.lastPruned = height;
+        const height = block.header.height;
+        let failedBefore = false;
+        await this.retrying(`store block ${height}`, async () => {
+          // A commit whose answer was lost may have happened: then the store refuses a second
+          // one, and nothing but a restart (which reloads the head) can go on.
+          if (failedBefore) {
+            const stored = await this.node.store.head();
+            if (stored !== null && stored.height >= height) {
+              throw new FatalStoreError(`block ${height} is stored but this process did not see it commit`);
+            }
+          }
+          failedBefore = true;
+          await this.node.commitBlock(block, await this.orderingCodes(block), certificate);
+        });
+        const head = this.node.chainHead.height;
+        if (head - this.lastPruned >= PRUNE_EVERY_BLOCKS) {
+          await this.node.store.pruneConsensusRecords(head);
+          this.lastPruned = head;
         }
       });
     }

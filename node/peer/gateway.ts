@@ -51,6 +51,8 @@ interface Pending {
  */
 export class Gateway {
   private readonly pending = new Map<string, Pending>();
+  /** Stops each client's wait for a commit (see stop()). */
+  private readonly commitWaits = new Set<() => void>();
 
   constructor(
     private readonly node: ChainNode,
@@ -202,6 +204,9 @@ export class Gateway {
       p.reject(new PeerError('PEER_ENDORSEMENT_UNAVAILABLE', 'gateway stopping'));
       this.pending.delete(id);
     }
+    // Clients waiting for a commit are answered now: their open requests would otherwise hold
+    // the API server (and the process) open for up to COMMIT_TIMEOUT_MS after a stop.
+    for (const stopWaiting of this.commitWaits) stopWaiting();
   }
 
   private get myOrg(): string {
@@ -309,6 +314,7 @@ export class Gateway {
     const outcome = new Promise<TransactionOutcome>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.committer.removeListener(event, onOutcome);
+        this.commitWaits.delete(onStop);
         reject(
           new PeerError(
             'PEER_COMMIT_TIMEOUT',
@@ -318,12 +324,21 @@ export class Gateway {
       }, timeoutMs);
       const onOutcome = (result: TransactionOutcome): void => {
         clearTimeout(timer);
+        this.commitWaits.delete(onStop);
         resolve(result);
+      };
+      const onStop = (): void => {
+        cancel();
+        reject(
+          new PeerError('PEER_COMMIT_TIMEOUT', `the peer stopped before transaction ${txId} was final here`),
+        );
       };
       cancel = () => {
         clearTimeout(timer);
         this.committer.removeListener(event, onOutcome);
+        this.commitWaits.delete(onStop);
       };
+      this.commitWaits.add(onStop);
       this.committer.once(event, onOutcome);
     });
     outcome.catch(() => undefined);

@@ -127,8 +127,10 @@ async function attachRoleAndApi(
     });
     return {
       stop: async () => {
-        await api.close();
+        // The role first: it answers clients still waiting for a commit, whose open requests
+        // would otherwise hold the API server open until they time out.
         role.stop();
+        await api.close();
         await node.stop();
       },
     };
