@@ -129,8 +129,8 @@ describe('chainnode bench', () => {
     expect(result.bounds.ledger.txPerSec).toBeGreaterThan(0);
     expect(result.bounds.ledger.cpuMsPerTx).toBeGreaterThan(0);
     expect(result.limit.signatures).toEqual({
-      perTx: { signs: 4, verifies: 5 },
-      perBlock: { signs: 6, verifies: 3 },
+      perTx: { signs: 3, verifies: 4 },
+      perBlock: { signs: 7, verifies: 3 },
     });
     expect(result.limit.tps).toBeGreaterThan(0);
     expect(result.limit.achievedRatio).toBeCloseTo(result.tps / result.limit.tps, 2);
