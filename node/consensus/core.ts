@@ -947,9 +947,13 @@ export class ConsensusCore {
    */
   private suspect(reason: SuspectReason): void {
     const view = this.view + 1;
-    if (this.leaderOf(this.view) === this.self) {
+    if (
+      this.leaderOf(this.view) === this.self &&
+      (reason === 'invalid-proposal' || reason === 'equivocation')
+    ) {
       // A leader that refuses its own proposal abdicates at once (it would propose it again);
-      // the others' timers bring them to the next view.
+      // the others' timers bring them to the next view. (A leader whose timer expired was
+      // perhaps only cut off: it suspects like anyone else.)
       this.startViewChange(view, reason);
       return;
     }
