@@ -304,6 +304,15 @@ export class ConsensusCore {
 
   // ---------------------------------------------------------------- plumbing
 
+  /**
+   * The (f+1)-th highest of the values orderers claimed (views, heights): at least one honest
+   * orderer claimed this much or more, so f faulty ones cannot push it up. Undefined with fewer
+   * than f+1 claims.
+   */
+  private vouchedFor(claims: Iterable<number>): number | undefined {
+    return [...claims].sort((a, b) => b - a)[this.f];
+  }
+
   private reject(reason: RejectReason): void {
     this.rejected[reason]++;
   }
@@ -994,8 +1003,7 @@ export class ConsensusCore {
     // A node still changing to its view (no NEW-VIEW yet) would gladly go one further: it counts
     // as suspecting that view's leader too.
     else if (this.status === 'view-change') views.push(this.view + 1);
-    if (views.length < this.f + 1) return;
-    const target = views.sort((a, b) => b - a)[this.f];
+    const target = this.vouchedFor(views);
     if (target === undefined || target <= this.view) return;
     this.startViewChange(target, mine !== undefined && mine.view >= target ? mine.reason : 'joined');
   }
@@ -1094,8 +1102,7 @@ export class ConsensusCore {
       if (view <= this.view) continue;
       for (const sender of byView.keys()) highest.set(sender, Math.max(highest.get(sender) ?? 0, view));
     }
-    if (highest.size < this.f + 1) return;
-    const target = [...highest.values()].sort((a, b) => b - a)[this.f];
+    const target = this.vouchedFor(highest.values());
     if (target !== undefined && target > this.view) this.startViewChange(target, 'joined');
   }
 
@@ -1107,8 +1114,7 @@ export class ConsensusCore {
    */
   private maybeCatchUpView(): void {
     for (const [sender, view] of this.senderViews) if (view <= this.view) this.senderViews.delete(sender);
-    if (this.senderViews.size < this.f + 1) return;
-    const target = [...this.senderViews.values()].sort((a, b) => b - a)[this.f];
+    const target = this.vouchedFor(this.senderViews.values());
     if (target !== undefined && target > this.view) this.startViewChange(target, 'behind');
   }
 
@@ -1233,7 +1239,7 @@ export class ConsensusCore {
   private catchUpTarget(): number {
     // f+1 senders at heights beyond anything we hold include an honest one, whose head is at
     // most acceptHeights below the heights it votes on.
-    const ahead = [...this.senderHeights.values()].sort((a, b) => b - a)[this.f];
+    const ahead = this.vouchedFor(this.senderHeights.values());
     const evidence = ahead === undefined ? 0 : ahead - this.acceptHeights;
     return Math.max(this.knownFinalHeight, evidence, this.checkpoints.stable);
   }
