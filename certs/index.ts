@@ -1,7 +1,8 @@
 // The certs module's only public entry point: the PKI shared by the CLI and the Kubernetes operator.
 export { createOrgCa, CA_CN_SUFFIX, SERIAL_BYTES } from './ca.js';
 export type { CreateOrgCaOptions } from './ca.js';
-export { issueNodeCert, issueUserCert } from './issue.js';
+export { issueNodeCert, issueUserCert, renewCert } from './issue.js';
+export type { RenewCertOptions } from './issue.js';
 export type { IssueNodeCertOptions, IssueUserCertOptions } from './issue.js';
 export { createCsr, signCsr } from './csr.js';
 export type { CreateCsrOptions, SignCsrOptions } from './csr.js';

@@ -8,6 +8,7 @@ import {
   issueUserCert,
   parseIdentity,
   PkiError,
+  renewCert,
   SERIAL_BYTES,
 } from './index.js';
 
@@ -208,5 +209,46 @@ describe('issueNodeCert and issueUserCert', () => {
     const ca = await createOrgCa({ org: 'org1', validityDays: 365 });
     const options = { ca, org: 'org1', role: 'peer', name: 'peer0', validityDays: 1, ...overrides } as const;
     expect((await rejection(issueNodeCert(options))).code).toBe('PKI_BAD_INPUT');
+  });
+});
+
+describe('renewCert', () => {
+  it('certifies the same key, holder and names with a new validity window', async () => {
+    const issuedAt = new Date(Date.now() - 30 * DAY_MS);
+    const ca = await createOrgCa({ org: 'org1', validityDays: 365, now: issuedAt });
+    const old = await issueNodeCert({
+      ca,
+      org: 'org1',
+      role: 'peer',
+      name: 'peer0-org1',
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.7'],
+      validityDays: 40,
+      now: issuedAt,
+    });
+    const renewed = await renewCert({ ca, certPem: old.certPem, keyPem: old.keyPem, validityDays: 90 });
+
+    const before = new X509Certificate(old.certPem);
+    const after = new X509Certificate(renewed);
+    expect(spkiOf(renewed)).toBe(spkiOf(old.certPem));
+    expect(after.subject).toBe(before.subject);
+    expect(after.subjectAltName).toBe(before.subjectAltName);
+    expect(after.serialNumber).not.toBe(before.serialNumber);
+    expect(Date.parse(after.validTo)).toBeGreaterThan(Date.parse(before.validTo) + 50 * DAY_MS);
+    expect(after.checkIssued(new X509Certificate(ca.certPem))).toBe(true);
+  });
+
+  it("refuses a key that is not the one the certificate certifies, and another org's CA", async () => {
+    const ca = await createOrgCa({ org: 'org1', validityDays: 365 });
+    const other = await createOrgCa({ org: 'org2', validityDays: 365 });
+    const a = await issueUserCert({ ca, org: 'org1', role: 'admin', name: 'admin', validityDays: 30 });
+    const b = await issueUserCert({ ca, org: 'org1', role: 'client', name: 'client', validityDays: 30 });
+    expect(
+      (await rejection(renewCert({ ca, certPem: a.certPem, keyPem: b.keyPem, validityDays: 30 }))).code,
+    ).toBe('PKI_BAD_KEY');
+    expect(
+      (await rejection(renewCert({ ca: other, certPem: a.certPem, keyPem: a.keyPem, validityDays: 30 })))
+        .code,
+    ).toBe('PKI_ORG_MISMATCH');
   });
 });

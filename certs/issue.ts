@@ -4,7 +4,17 @@ import { loadCa, randomSerialHex } from './ca.js';
 import type { LoadedCa } from './ca.js';
 import { PkiError } from './errors.js';
 import type { CryptoKey } from './keys.js';
-import { exportPrivateKeyPem, generateKeyPair, SIGNING_ALGORITHM } from './keys.js';
+import { webcrypto } from 'node:crypto';
+import { identityOf } from './identity.js';
+import {
+  exportPrivateKeyPem,
+  generateKeyPair,
+  importSigningKey,
+  KEY_ALGORITHM,
+  SIGNING_ALGORITHM,
+  spkiDer,
+} from './keys.js';
+import { parseCertificate } from './pem.js';
 import { toPem } from './pem.js';
 import { subjectName } from './subject.js';
 import { isNodeRole, isRole } from './types.js';
@@ -149,4 +159,59 @@ async function authorityKeyIdentifier(ca: LoadedCa): Promise<X509.AuthorityKeyId
   return ski === null
     ? x509.AuthorityKeyIdentifierExtension.create(ca.cert.x509.publicKey)
     : new x509.AuthorityKeyIdentifierExtension(ski.keyId);
+}
+
+export interface RenewCertOptions {
+  /** The organisation's CA, as returned by `createOrgCa`. */
+  readonly ca: CertificateWithKey;
+  /** The certificate to renew: its holder (name, org, role) and SANs are kept. */
+  readonly certPem: string;
+  /** The holder's private key: the renewed certificate certifies the same key. */
+  readonly keyPem: string;
+  readonly validityDays: number;
+  readonly now?: Date;
+}
+
+/**
+ * A new certificate for the same key, holder and names, with a fresh validity window: what a
+ * live renewal rolls in (a node adopts a renewed certificate of its own key without a restart).
+ */
+export async function renewCert(options: RenewCertOptions): Promise<string> {
+  const now = checkDate(options.now ?? new Date(), 'now');
+  const ca = await loadCa(options.ca, now);
+  const old = parseCertificate(options.certPem, 'the certificate to renew');
+  const holder = identityOf(old);
+  if (holder.org !== ca.org) {
+    throw new PkiError(
+      'PKI_ORG_MISMATCH',
+      `the certificate of ${holder.name} belongs to organisation "${holder.org}", not to the CA's "${ca.org}"`,
+      { subject: old.subject },
+    );
+  }
+  const { keyObject } = await importSigningKey(options.keyPem, holder.name);
+  if (!spkiDer(keyObject).equals(spkiDer(old.node.publicKey))) {
+    throw new PkiError('PKI_BAD_KEY', `the key given is not the key certified for ${holder.name}`, {
+      subject: old.subject,
+    });
+  }
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  const san = old.x509.getExtension(x509.SubjectAlternativeNameExtension);
+  for (const { type, value } of san?.names.toJSON() ?? []) {
+    if (type === 'dns') dnsNames.push(value);
+    else if (type === 'ip') ipAddresses.push(value);
+  }
+  const publicKey = await webcrypto.subtle.importKey('spki', spkiDer(keyObject), KEY_ALGORITHM, true, [
+    'verify',
+  ]);
+  return signLeaf({
+    ca,
+    name: holder.name,
+    role: holder.role,
+    publicKey,
+    dnsNames,
+    ipAddresses,
+    validityDays: options.validityDays,
+    now,
+  });
 }

@@ -160,6 +160,26 @@ export function networkConfigMap(owner: Owner, networkYaml: string): V1ConfigMap
   };
 }
 
+/** Where a committed config update is projected beside network.yaml (`config-updates/NNNNNN.json`). */
+export const CONFIG_UPDATES_DIR = 'config-updates';
+/** Key of the config update the operator submitted and has not seen committed yet (never projected). */
+export const PENDING_UPDATE_KEY = 'pending.json';
+export const UPDATE_KEY = /^(\d{6,})\.json$/;
+export const updateKey = (sequence: number): string => `${String(sequence).padStart(6, '0')}.json`;
+
+/**
+ * The committed config transactions since genesis (`NNNNNN.json`: the envelope JSON), public.
+ * Mutable, unlike the genesis ConfigMap: it grows by one key per committed update.
+ */
+export function configUpdatesConfigMap(owner: Owner, data: Record<string, string>): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: meta(owner, names.updatesConfigMap(owner.name)),
+    data,
+  };
+}
+
 function selectorLabels(network: string, role: NodeRole, org?: string): Record<string, string> {
   return { [LABEL_NETWORK]: network, [LABEL_ROLE]: role, ...(org === undefined ? {} : { [LABEL_ORG]: org }) };
 }
@@ -244,10 +264,24 @@ function probe(
  * mount a different Secret per StatefulSet ordinal, so a pod sees the identities of its own
  * organisation's nodes of the same role (never another organisation's, never a CA key).
  */
-export function identityProjections(owner: Owner, group: NodeGroup): V1VolumeProjection[] {
+export function identityProjections(
+  owner: Owner,
+  group: NodeGroup,
+  updateKeys: readonly string[] = [],
+): V1VolumeProjection[] {
   const dir = group.role === 'orderer' ? 'orderers' : 'peers';
   return [
     { configMap: { name: names.configMap(owner.name), items: [{ key: NETWORK_FILE, path: NETWORK_FILE }] } },
+    ...(updateKeys.length === 0
+      ? []
+      : [
+          {
+            configMap: {
+              name: names.updatesConfigMap(owner.name),
+              items: updateKeys.map((key) => ({ key, path: `${CONFIG_UPDATES_DIR}/${key}` })),
+            },
+          },
+        ]),
     ...group.nodes.map((node) => ({
       secret: {
         name: names.nodeSecret(node.name),
@@ -313,6 +347,7 @@ export function statefulSet(
   spec: LedgerNetworkSpec,
   plan: NetworkPlan,
   group: NodeGroup,
+  updateKeys: readonly string[] = [],
 ): V1StatefulSet {
   const labels = { [LABEL_ROLE]: group.role, [LABEL_ORG]: group.org };
   const podLabels = { ...commonLabels(owner.name), ...labels };
@@ -372,7 +407,7 @@ export function statefulSet(
           volumes: [
             {
               name: 'network',
-              projected: { defaultMode: 0o444, sources: identityProjections(owner, group) },
+              projected: { defaultMode: 0o444, sources: identityProjections(owner, group, updateKeys) },
             },
             { name: 'tmp', emptyDir: {} },
           ],
@@ -411,18 +446,23 @@ export function statefulSet(
   };
 }
 
-/** Everything but the Secrets and the ConfigMap, in apply order. */
+/**
+ * Everything but the Secrets and the ConfigMaps, in apply order. `updateKeysOf` says which
+ * committed config updates a group's pods see (a template change rolls the group's pods, so the
+ * reconciler only adds new ones when the group changes anyway); `votingOrderers` sizes the PDB.
+ */
 export function workloadObjects(
   owner: Owner,
   spec: LedgerNetworkSpec,
   plan: NetworkPlan,
+  options: { updateKeysOf?: (group: NodeGroup) => readonly string[]; votingOrderers?: number } = {},
 ): (V1Service | V1StatefulSet | V1PodDisruptionBudget)[] {
   return [
     headlessService(owner, 'orderer'),
     headlessService(owner, 'peer'),
     gatewayService(owner),
-    ...plan.groups.map((g) => statefulSet(owner, spec, plan, g)),
-    ordererPdb(owner, plan.orderers.length),
+    ...plan.groups.map((g) => statefulSet(owner, spec, plan, g, options.updateKeysOf?.(g) ?? [])),
+    ordererPdb(owner, options.votingOrderers ?? plan.orderers.length),
     ...plan.orgs.map((org) => peerPdb(owner, org)),
   ];
 }

@@ -17,6 +17,8 @@ import { Reconciler } from './reconciler.js';
  *   LEASE_DURATION_MS, RENEW_DEADLINE_MS, RETRY_PERIOD_MS   leader election timing
  *   METRICS_PORT               /metrics, /healthz, /readyz (default 8080; 0 = any free port)
  *   LOG_LEVEL                  pino level (default info)
+ *   CERT_RENEW_FRACTION        renew a node certificate once less than this fraction of its
+ *                              lifetime is left (default 0.333; 0 < x < 1)
  * Logs are JSON lines on stdout. SIGTERM releases the Lease, so a standby takes over at once.
  */
 
@@ -43,7 +45,16 @@ async function main(): Promise<void> {
     .map((s) => s.trim())
     .filter((s) => s !== '');
   const metrics = new OperatorMetrics();
-  const reconciler = new Reconciler({ client, log, event: eventRecorder(client, identity, log) });
+  const renewRaw = process.env.CERT_RENEW_FRACTION;
+  const renewFraction = renewRaw === undefined || renewRaw === '' ? undefined : Number(renewRaw);
+  if (renewFraction !== undefined && !(renewFraction > 0 && renewFraction < 1))
+    throw new RangeError(`CERT_RENEW_FRACTION must be a number between 0 and 1, got "${renewRaw ?? ''}"`);
+  const reconciler = new Reconciler({
+    client,
+    log,
+    event: eventRecorder(client, identity, log),
+    ...(renewFraction === undefined ? {} : { renewFraction }),
+  });
   let controller: Controller | undefined;
 
   const elector = new LeaderElector(

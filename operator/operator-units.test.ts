@@ -2,6 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { ordererPdb, statefulSet, workloadObjects } from './builders.js';
 import { planNetwork } from './plan.js';
 import { WorkQueue } from './queue.js';
+import { nextStep, quorum, type ReconfigInput } from './reconfigure.js';
+import type { NetworkConfig } from '../node/protocol/index.js';
 import { ledgerNetworkSpecSchema, parseLedgerNetwork } from './spec.js';
 import { computeStatus, type Observation } from './status.js';
 
@@ -178,5 +180,127 @@ describe('work queue', () => {
     q.forget('k');
     expect(q.addRateLimited('k')).toBe(100);
     q.shutDown();
+  });
+});
+
+describe('membership steps (reconfigure.ts)', () => {
+  const orderer = (name: string, learner = false) => ({
+    name,
+    org: name.includes('org1') ? 'org1' : 'org2',
+    host: 'h',
+    port: 1,
+    apiPort: 2,
+    cert: 'c',
+    ...(learner ? { learner: true as const } : {}),
+  });
+  const four = ['net-org1-orderer-0', 'net-org2-orderer-0', 'net-org1-orderer-1', 'net-org2-orderer-1'];
+  const config = (orderers: ReturnType<typeof orderer>[], peers: string[] = []) =>
+    ({
+      orderers,
+      peers: peers.map((p) => ({ ...orderer(p) })),
+    }) as unknown as NetworkConfig;
+  const input = (over: Partial<ReconfigInput>): ReconfigInput => ({
+    network: 'net',
+    orgs: ['org1', 'org2'],
+    desiredOrderers: 4,
+    desiredPeers: new Map(),
+    config: config(four.map((n) => orderer(n))),
+    podReady: () => true,
+    heights: new Map(),
+    ...over,
+  });
+
+  it('adds the next round-robin orderer as a learner, then promotes it only once caught up', () => {
+    expect(nextStep(input({ desiredOrderers: 5 }))).toMatchObject({
+      kind: 'submit',
+      op: 'add-orderer',
+      node: 'net-org1-orderer-2',
+    });
+    const withLearner = config([...four.map((n) => orderer(n)), orderer('net-org1-orderer-2', true)]);
+    expect(
+      nextStep(
+        input({ desiredOrderers: 5, config: withLearner, podReady: (n) => n !== 'net-org1-orderer-2' }),
+      ),
+    ).toMatchObject({ kind: 'wait', reason: 'waiting for its pod to be ready' });
+    const heights = new Map<string, number>([
+      ...four.map((n) => [n, 20] as const),
+      ['net-org1-orderer-2', 10] as const,
+    ]);
+    expect(nextStep(input({ desiredOrderers: 5, config: withLearner, heights }))).toMatchObject({
+      kind: 'wait',
+      reason: 'catching up: height 10 of 20',
+    });
+    heights.set('net-org1-orderer-2', 19);
+    expect(nextStep(input({ desiredOrderers: 5, config: withLearner, heights }))).toMatchObject({
+      kind: 'submit',
+      op: 'promote-orderer',
+    });
+    // Not promoted while too few voters are ready for the larger quorum (5 needs 4).
+    expect(
+      nextStep(
+        input({
+          desiredOrderers: 5,
+          config: withLearner,
+          heights,
+          podReady: (n) => n !== 'net-org1-orderer-0' && n !== 'net-org2-orderer-0',
+        }),
+      ),
+    ).toMatchObject({ kind: 'wait' });
+    // A learner the spec no longer wants is removed, never promoted.
+    expect(nextStep(input({ desiredOrderers: 4, config: withLearner, heights }))).toMatchObject({
+      kind: 'submit',
+      op: 'remove-node',
+      node: 'net-org1-orderer-2',
+    });
+  });
+
+  it('removes the highest-index orderer, only if the others still make the smaller quorum', () => {
+    expect(nextStep(input({ desiredOrderers: 3 }))).toMatchObject({
+      kind: 'submit',
+      op: 'remove-node',
+      node: 'net-org2-orderer-1',
+    });
+    expect(
+      nextStep(
+        input({
+          desiredOrderers: 3,
+          podReady: (n) => n !== 'net-org1-orderer-0' && n !== 'net-org2-orderer-0',
+        }),
+      ),
+    ).toMatchObject({ kind: 'wait' });
+  });
+
+  it('changes peers after orderers, one at a time, and is idle when the membership matches', () => {
+    const peers = config(
+      four.map((n) => orderer(n)),
+      ['net-org1-peer-0', 'net-org1-peer-1'],
+    );
+    expect(
+      nextStep(
+        input({
+          config: peers,
+          desiredPeers: new Map([
+            ['org1', 1],
+            ['org2', 1],
+          ]),
+        }),
+      ),
+    ).toMatchObject({ kind: 'submit', op: 'remove-node', node: 'net-org1-peer-1' });
+    expect(
+      nextStep(
+        input({
+          config: peers,
+          desiredPeers: new Map([
+            ['org1', 2],
+            ['org2', 1],
+          ]),
+        }),
+      ),
+    ).toMatchObject({ kind: 'submit', op: 'add-peer', node: 'net-org2-peer-0', org: 'org2' });
+    expect(nextStep(input({ config: peers, desiredPeers: new Map([['org1', 2]]) }))).toEqual({
+      kind: 'idle',
+    });
+    expect(quorum(4)).toBe(3);
+    expect(quorum(7)).toBe(5);
   });
 });

@@ -49,6 +49,7 @@ export const names = {
   headlessService: (network: string, role: NodeRole): string => `${network}-${role}s`,
   gatewayService: (network: string): string => `${network}-gateway`,
   configMap: (network: string): string => `${network}-network`,
+  updatesConfigMap: (network: string): string => `${network}-config-updates`,
   caSecret: (network: string, org: string): string => `${network}-${org}-ca`,
   nodeSecret: (pod: string): string => `${pod}-identity`,
   userSecret: (network: string, org: string, role: 'admin' | 'client'): string => `${network}-${org}-${role}`,

@@ -1,10 +1,11 @@
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CertificateWithKey } from '../certs/index.js';
+import { issueUserCert, renewCert, type CertificateWithKey } from '../certs/index.js';
 import { parseNetworkFile, type LoadedNetwork } from '../node/config/index.js';
 import {
   caSecret,
+  configUpdatesConfigMap,
   LABEL_NETWORK,
   LABEL_NODE,
   LABEL_ORG,
@@ -12,7 +13,10 @@ import {
   networkConfigMap,
   NETWORK_FILE,
   nodeSecret,
+  PENDING_UPDATE_KEY,
   postgresSecret,
+  UPDATE_KEY,
+  updateKey,
   userSecret,
   workloadObjects,
   type Owner,
@@ -26,20 +30,48 @@ import {
   type Identities,
   type UserRole,
 } from './material.js';
+import {
+  applyConfigChanges,
+  approveConfig,
+  configEnvelope,
+  configUpdateProblems,
+  type ConfigChange,
+} from '../node/config/index.js';
+import {
+  canonicalString,
+  envelopeSchema,
+  parseWith,
+  votingOrderers,
+  type ConfigPayload,
+  type Envelope,
+  type NetworkConfig,
+  type NodeName,
+  type OrgName,
+} from '../node/protocol/index.js';
+import {
+  httpsLedgerAdmin,
+  type LedgerAdmin,
+  type LedgerAdminFactory,
+  type SubmitOutcome,
+} from './ledger-admin.js';
 import { fetchNodeStatus } from './node-status.js';
+import { CATCH_UP_MARGIN_BLOCKS, membershipDiffers, nextStep, quorum } from './reconfigure.js';
 import {
   addressesFor,
   names,
   planNetwork,
   type AddressOf,
   type NetworkPlan,
+  type NodeGroup,
   type PlannedNode,
 } from './plan.js';
 import {
   API_VERSION,
   FINALIZER,
   KIND,
+  ORDERERS_MAX,
   parseLedgerNetwork,
+  PEERS_PER_ORG_MAX,
   type LedgerNetwork,
   type LedgerNetworkSpec,
 } from './spec.js';
@@ -50,6 +82,7 @@ import {
   type LedgerNetworkStatus,
   type NodeReport,
   type Observation,
+  type ReconfigurationStatus,
 } from './status.js';
 
 /** How often a reconciled network's status (heights, leader, readiness) is refreshed. */
@@ -75,10 +108,197 @@ export interface ReconcilerDeps {
   readonly now?: () => Date;
   /** Reads a node's /status; replaceable so tests of other things need no node API. */
   readonly nodeStatus?: typeof fetchNodeStatus;
+  /** Reaches the running ledger for config transactions; replaceable in tests. */
+  readonly ledgerAdmin?: LedgerAdminFactory;
+  /** Renew a certificate once less than this fraction of its lifetime is left (default 1/3). */
+  readonly renewFraction?: number;
 }
 
 interface SecretObject extends KubeObject {
   data?: Record<string, string>;
+}
+
+/** How soon a reconcile in the middle of a membership change looks again. */
+export const RECONFIGURE_POLL_MS = 1_000;
+
+interface StatefulSetObject extends KubeObject {
+  spec?: {
+    replicas?: number;
+    template?: {
+      spec?: {
+        volumes?: {
+          projected?: { sources?: { configMap?: { name?: string; items?: { key: string }[] } }[] };
+        }[];
+      };
+    };
+  };
+}
+interface PodObject {
+  metadata: { name: string; creationTimestamp?: string };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+export interface Reconfigured {
+  readonly status: ReconfigurationStatus;
+  /** Makes the resource Degraded with this message. */
+  readonly refusal?: string;
+  readonly refusalReason?: string;
+  readonly requeueAfterMs?: number;
+}
+
+/** The published configuration: genesis plus the committed updates in `<n>-config-updates`. */
+export interface Updates {
+  readonly published: NetworkConfig;
+  /** Keys of the published updates, in sequence order. */
+  readonly keys: readonly string[];
+  /** The ConfigMap's published data (without a pending update). */
+  readonly data: Readonly<Record<string, string>>;
+  readonly pending?: { envelope: Envelope; text: string };
+}
+
+function parseUpdate(text: string, what: string): Envelope {
+  const envelope = parseWith(envelopeSchema, JSON.parse(text) as unknown, what);
+  if (envelope.payload.type !== 'config') throw new Error(`${what} is not a config transaction`);
+  return envelope;
+}
+
+export function readUpdates(data: Readonly<Record<string, string>>, genesis: NetworkConfig): Updates {
+  const entries = Object.entries(data)
+    .flatMap(([key, text]) => {
+      const m = UPDATE_KEY.exec(key);
+      return m === null ? [] : [{ key, sequence: Number(m[1]), text }];
+    })
+    .sort((a, b) => a.sequence - b.sequence);
+  let published = genesis;
+  const keys: string[] = [];
+  const kept: Record<string, string> = {};
+  for (const e of entries) {
+    const config = (parseUpdate(e.text, e.key).payload as ConfigPayload).config;
+    if (config.sequence !== published.sequence + 1 || config.sequence !== e.sequence)
+      throw new Error(
+        `config update ${e.key} holds sequence ${config.sequence}; expected ${published.sequence + 1}`,
+      );
+    published = config;
+    keys.push(e.key);
+    kept[e.key] = e.text;
+  }
+  const pendingText = data[PENDING_UPDATE_KEY];
+  return {
+    published,
+    keys,
+    data: kept,
+    ...(pendingText === undefined
+      ? {}
+      : { pending: { envelope: parseUpdate(pendingText, PENDING_UPDATE_KEY), text: pendingText } }),
+  };
+}
+
+/** The config-update keys a StatefulSet's pods currently see. */
+function projectedUpdateKeys(set: StatefulSetObject): string[] {
+  return (set.spec?.template?.spec?.volumes ?? []).flatMap((v) =>
+    (v.projected?.sources ?? []).flatMap((s) =>
+      s.configMap?.name?.endsWith('-config-updates') === true
+        ? (s.configMap.items ?? []).map((i) => i.key)
+        : [],
+    ),
+  );
+}
+
+function readyPods(pods: readonly PodObject[]): Set<string> {
+  return new Set(
+    pods
+      .filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+      .map((p) => p.metadata.name),
+  );
+}
+
+/** The pods for a configuration: its orderers (round-robin) and each organisation's peers. */
+export function podPlan(
+  name: string,
+  namespace: string,
+  spec: LedgerNetworkSpec,
+  config: NetworkConfig,
+): NetworkPlan {
+  return planNetwork(
+    name,
+    namespace,
+    {
+      ...spec,
+      organisations: spec.organisations.map((o) => ({
+        ...o,
+        peers: config.peers.filter((p) => p.org === o.name).length,
+      })),
+    },
+    config.orderers.length,
+  );
+}
+
+/** Where `node` goes in the plan (role, org, ordinal, StatefulSet), for a node not yet planned. */
+function plannedNode(name: string, namespace: string, spec: LedgerNetworkSpec, node: string): PlannedNode {
+  const all = planNetwork(
+    name,
+    namespace,
+    { ...spec, organisations: spec.organisations.map((o) => ({ ...o, peers: PEERS_PER_ORG_MAX })) },
+    ORDERERS_MAX,
+  );
+  const found = [...all.orderers, ...all.peers].find((n) => n.name === node);
+  if (found === undefined) throw new Error(`internal: ${node} is not a node name of this network`);
+  return found;
+}
+
+/** A short account of what an update changed, for logs and Events. */
+function describeUpdate(before: NetworkConfig, after: NetworkConfig): string {
+  const was = new Map([...before.orderers, ...before.peers].map((n) => [n.name as string, n]));
+  const now = new Map([...after.orderers, ...after.peers].map((n) => [n.name as string, n]));
+  const parts: string[] = [];
+  for (const [n, e] of now) {
+    const old = was.get(n);
+    if (old === undefined) parts.push(`+${n}${'learner' in e && e.learner === true ? ' (learner)' : ''}`);
+    else if ('learner' in old && old.learner === true && !('learner' in e && e.learner === true))
+      parts.push(`promoted ${n}`);
+    else if (old.cert !== e.cert) parts.push(`renewed certificate of ${n}`);
+  }
+  for (const n of was.keys()) if (!now.has(n)) parts.push(`-${n}`);
+  return parts.length === 0 ? 'configuration changed' : parts.join(', ');
+}
+
+/** By default a certificate is renewed once less than a third of its lifetime is left. */
+export const RENEW_FRACTION = 1 / 3;
+
+/** Whether `certPem` has less than `fraction` of its lifetime left at `now`. */
+export function renewalDue(certPem: string, now: Date, fraction: number): boolean {
+  const cert = new X509Certificate(certPem);
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
+  return to - now.getTime() < fraction * (to - from);
+}
+
+/**
+ * Whether certificates need work: a node certificate due for renewal, a renewal committed but
+ * not yet in the node's Secret, or a pod older than its renewed Secret (to restart).
+ */
+function certificateWork(
+  config: NetworkConfig,
+  identities: Identities,
+  secretsBorn: ReadonlyMap<string, number>,
+  pods: readonly PodObject[],
+  now: Date,
+  fraction: number,
+): boolean {
+  for (const n of [...config.orderers, ...config.peers]) {
+    const identity = identities.nodes.get(n.name);
+    if (identity === undefined) continue;
+    if (identity.certPem !== n.cert || renewalDue(n.cert, now, fraction)) return true;
+    const pod = pods.find((p) => p.metadata.name === n.name);
+    const born = secretsBorn.get(n.name);
+    if (
+      pod?.metadata.creationTimestamp !== undefined &&
+      born !== undefined &&
+      Date.parse(pod.metadata.creationTimestamp) < born
+    )
+      return true;
+  }
+  return false;
 }
 
 const decode = (b64: string | undefined): string => Buffer.from(b64 ?? '', 'base64').toString('utf8');
@@ -92,10 +312,14 @@ function identityOf(secret: SecretObject): CertificateWithKey | undefined {
 export class Reconciler {
   private readonly now: () => Date;
   private readonly nodeStatus: typeof fetchNodeStatus;
+  private readonly ledgerAdmin: LedgerAdminFactory;
+  private readonly renewFraction: number;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
     this.nodeStatus = deps.nodeStatus ?? fetchNodeStatus;
+    this.ledgerAdmin = deps.ledgerAdmin ?? httpsLedgerAdmin;
+    this.renewFraction = deps.renewFraction ?? RENEW_FRACTION;
   }
 
   /** Level-triggered: reads the resource and everything it owns, converges, reports. Idempotent. */
@@ -143,6 +367,12 @@ export class Reconciler {
       names.configMap(name),
     );
     const refusals: string[] = [];
+    const updatesMap = await client.getOrUndefined<{ data?: Record<string, string> }>(
+      R.configMaps,
+      namespace,
+      names.updatesConfigMap(name),
+    );
+    let updates: Updates;
     let plan: NetworkPlan;
     let loaded: LoadedNetwork;
     let identities: Identities;
@@ -164,6 +394,7 @@ export class Reconciler {
       const text = renderGenesis(plan, identities, addressOf, spec, this.now());
       await this.createOnce(networkConfigMap(owner, text));
       loaded = parseNetworkFile(text, names.configMap(name), this.now());
+      updates = { published: loaded.config, keys: [], data: {} };
       log.info(
         {
           orderers: plan.orderers.length,
@@ -181,13 +412,6 @@ export class Reconciler {
       );
     } else {
       loaded = parseNetworkFile(networkYaml, names.configMap(name), this.now());
-      const genesisOrderers = loaded.config.orderers.length;
-      if (spec.orderers.count !== genesisOrderers) {
-        refusals.push(
-          `orderers.count ${spec.orderers.count} differs from the ${genesisOrderers} orderer(s) of the genesis configuration: ` +
-            `orderer membership changes need config transactions, which are not supported yet; keeping ${genesisOrderers}`,
-        );
-      }
       const genesisOrgs = new Set(loaded.config.orgs.map((o) => o.name as string));
       const unknownOrgs = spec.organisations.filter((o) => !genesisOrgs.has(o.name)).map((o) => o.name);
       if (unknownOrgs.length > 0 || genesisOrgs.size !== spec.organisations.length) {
@@ -200,7 +424,10 @@ export class Reconciler {
         );
         return {};
       }
-      plan = planNetwork(name, namespace, spec, genesisOrderers);
+      updates = readUpdates(updatesMap?.data ?? {}, loaded.config);
+      // The pods follow the configuration published to them, never the spec directly: a pod
+      // exists only for a node the network already knows, and goes only once it was removed.
+      plan = podPlan(name, namespace, spec, updates.published);
       const completed = await completeIdentities(secrets.identities, plan, addressOf, spec.certificates, {
         mayCreateCas: false,
         now: this.now(),
@@ -225,14 +452,507 @@ export class Reconciler {
         );
     }
 
-    for (const obj of workloadObjects(owner, spec, plan)) await client.apply(obj);
+    // A group's pods see the config updates published when the group last changed: adding them
+    // to an unchanged group's template would roll its pods for nothing (and several groups at
+    // once could cost the quorum). A group that grows or shrinks rolls anyway and gets them all.
+    const sets = await client.list<StatefulSetObject>(R.statefulSets, namespace, `${LABEL_NETWORK}=${name}`);
+    const existing = new Map(sets.items.map((s) => [s.metadata?.name ?? '', s]));
+    const updateKeysOf = (group: NodeGroup): readonly string[] => {
+      const current = existing.get(group.statefulSet);
+      if (current === undefined || current.spec?.replicas !== group.replicas) return updates.keys;
+      return projectedUpdateKeys(current);
+    };
+    for (const obj of workloadObjects(owner, spec, plan, {
+      updateKeysOf,
+      votingOrderers: votingOrderers(updates.published.orderers).length,
+    }))
+      await client.apply(obj);
 
-    const observation = await this.observe(network, spec, plan, loaded, identities, addressOf, refusals);
+    await this.renewUserCertificates(network, owner, identities, spec.certificates.nodeValidityDays);
+    const reconfig = await this.reconfigure(network, spec, owner, plan, updates, identities, addressOf, log);
+    if (reconfig.refusal !== undefined) refusals.push(reconfig.refusal);
+
+    const observation = {
+      ...(await this.observe(network, spec, plan, loaded, identities, addressOf, refusals)),
+      desiredOrderers: spec.orderers.count,
+      desiredPeers: spec.organisations.reduce((sum, o) => sum + o.peers, 0),
+      reconfiguration: reconfig.status,
+      ...(reconfig.refusalReason === undefined ? {} : { refusalReason: reconfig.refusalReason }),
+    };
     const previous = readConditions(network.status);
     const status = computeStatus(observation, previous, this.now());
     await this.writeStatus(network, status);
     await this.announceTransitions(network, previous, status);
+    if (reconfig.requeueAfterMs !== undefined) return { requeueAfterMs: reconfig.requeueAfterMs };
     return { requeueAfterMs: status.phase === 'Ready' ? RESYNC_READY_MS : RESYNC_PROGRESSING_MS };
+  }
+
+  /**
+   * One step of a membership change (see reconfigure.ts), done through config transactions:
+   * finishes a submitted update (publishes it once committed), or derives the next safe step
+   * from the configuration in force on the network and takes it. Never touches StatefulSets:
+   * they follow the published configuration on the next reconcile.
+   */
+  private async reconfigure(
+    network: LedgerNetwork,
+    spec: LedgerNetworkSpec,
+    owner: Owner,
+    plan: NetworkPlan,
+    updates: Updates,
+    identities: Identities,
+    addressOf: AddressOf,
+    log: Logger,
+  ): Promise<Reconfigured> {
+    const { name, namespace, generation } = network.metadata;
+    const published = updates.published;
+    const publishedSequence = published.sequence;
+    const orgs = spec.organisations.map((o) => o.name);
+    const base = {
+      network: name,
+      orgs,
+      desiredOrderers: spec.orderers.count,
+      desiredPeers: new Map(spec.organisations.map((o) => [o.name, o.peers])),
+    };
+    const secretsBorn = await this.nodeSecretTimes(owner);
+    const podsNow = await this.deps.client.list<PodObject>(R.pods, namespace, `${LABEL_NETWORK}=${name}`);
+    const renewalWork = certificateWork(
+      published,
+      identities,
+      secretsBorn,
+      podsNow.items,
+      this.now(),
+      this.renewFraction,
+    );
+    if (updates.pending === undefined && !renewalWork && !membershipDiffers({ ...base, config: published }))
+      return {
+        status: { phase: 'Idle', publishedSequence, message: 'the membership matches the spec' },
+      };
+    const previous = network.status.reconfiguration as ReconfigurationStatus | undefined;
+    if (
+      updates.pending === undefined &&
+      previous?.refusedGeneration === generation &&
+      previous.phase === 'Refused'
+    )
+      return {
+        status: previous,
+        refusal: previous.message,
+        refusalReason: 'ConfigUpdateRefused',
+      };
+
+    const admins = new Map(
+      orgs.flatMap((org) => {
+        const admin = identities.users.get(userKey(org, 'admin'));
+        return admin === undefined ? [] : [[org, admin] as const];
+      }),
+    );
+    const ledger = this.ledgerAdmin({
+      known: published,
+      caPems: [...identities.cas.values()].map((c) => c.certPem),
+      admins,
+    });
+    let inForce: NetworkConfig;
+    try {
+      inForce = await ledger.currentConfig();
+    } catch (e) {
+      return {
+        status: {
+          phase: 'LedgerUnreachable',
+          publishedSequence,
+          message: `membership change waits for the ledger's API: ${(e as Error).message}`,
+        },
+        requeueAfterMs: RESYNC_PROGRESSING_MS,
+      };
+    }
+    const sequence = inForce.sequence;
+
+    const writeUpdates = async (data: Record<string, string>): Promise<void> => {
+      await this.deps.client.apply(configUpdatesConfigMap(owner, data));
+    };
+    const publish = async (envelope: Envelope, text: string): Promise<ReconfigurationStatus> => {
+      const seq = (envelope.payload as ConfigPayload).config.sequence;
+      await writeUpdates({ ...updates.data, [updateKey(seq)]: text });
+      const what = describeUpdate(published, (envelope.payload as ConfigPayload).config);
+      log.info({ sequence: seq, update: what }, 'config update committed and published');
+      await this.deps.event(network, 'Normal', 'ConfigUpdateCommitted', `sequence ${seq}: ${what}`);
+      return {
+        phase: 'Submitted',
+        publishedSequence: seq,
+        sequence: seq,
+        message: `committed sequence ${seq}: ${what}`,
+      };
+    };
+    const refuse = async (message: string, op: string, node: string): Promise<Reconfigured> => {
+      await writeUpdates(updates.data);
+      log.warn({ op, node, message }, 'config update refused');
+      return {
+        status: {
+          phase: 'Refused',
+          op,
+          node,
+          sequence,
+          publishedSequence,
+          message,
+          refusedGeneration: generation,
+        },
+        refusal: message,
+        refusalReason: 'ConfigUpdateRefused',
+      };
+    };
+    const submit = async (
+      envelope: Envelope,
+      text: string,
+      op: string,
+      node: string,
+    ): Promise<Reconfigured> => {
+      let outcome: SubmitOutcome;
+      try {
+        outcome = await ledger.submitConfig(envelope);
+      } catch (e) {
+        // Unknown: it may still commit. The pending key stays; the next reconcile looks again.
+        return {
+          status: {
+            phase: 'Submitted',
+            op,
+            node,
+            sequence,
+            publishedSequence,
+            message: `${op} ${node}: submitted, outcome unknown (${(e as Error).message}); checking again`,
+          },
+          requeueAfterMs: RECONFIGURE_POLL_MS,
+        };
+      }
+      if (outcome.validation !== 'VALID')
+        return refuse(
+          `the network refused the config update ${op} ${node}: ${outcome.validation}${outcome.message === undefined ? '' : ` (${outcome.message})`}; nothing was applied`,
+          op,
+          node,
+        );
+      return { status: { ...(await publish(envelope, text)), op, node }, requeueAfterMs: 0 };
+    };
+
+    if (updates.pending !== undefined) {
+      const { envelope, text } = updates.pending;
+      const pendingConfig = (envelope.payload as ConfigPayload).config;
+      const op = 'pending';
+      if (pendingConfig.sequence !== publishedSequence + 1)
+        return refuse(
+          `a stored pending update has sequence ${pendingConfig.sequence}, not ${publishedSequence + 1}`,
+          op,
+          '',
+        );
+      if (sequence >= pendingConfig.sequence) {
+        if (
+          sequence === pendingConfig.sequence &&
+          canonicalString(inForce) !== canonicalString(pendingConfig)
+        )
+          return refuse(
+            `the network's configuration at sequence ${sequence} is not the update the operator submitted`,
+            op,
+            '',
+          );
+        return { status: await publish(envelope, text), requeueAfterMs: 0 };
+      }
+      return submit(envelope, text, op, describeUpdate(published, pendingConfig));
+    }
+    if (sequence > publishedSequence)
+      return {
+        status: {
+          phase: 'Refused',
+          sequence,
+          publishedSequence,
+          message: `the network's configuration is at sequence ${sequence} but the operator published only ${publishedSequence}: updates made outside the operator cannot be published to the pods; membership changes wait`,
+        },
+        refusal: `configuration sequence ${sequence} on the network was not made by the operator`,
+        refusalReason: 'UnpublishedConfigUpdate',
+      };
+
+    const pods = podsNow;
+    const ready = readyPods(pods.items);
+    const heights = new Map<string, number>();
+    if (inForce.orderers.some((o) => o.learner === true)) {
+      await Promise.all(
+        inForce.orderers
+          .filter((o) => ready.has(o.name))
+          .map(async (o) => {
+            try {
+              heights.set(o.name, (await ledger.nodeStatus(o.name)).height);
+            } catch {
+              // unreachable: not counted
+            }
+          }),
+      );
+    }
+    const step = nextStep({ ...base, config: inForce, podReady: (n) => ready.has(n), heights });
+    let renewal: { node: string; cert: string } | undefined;
+    if (step.kind === 'idle') {
+      const r = await this.renewalStep(network, owner, inForce, identities, pods.items, ledger, log);
+      if ('status' in r) return { ...r, status: { ...r.status, sequence, publishedSequence } };
+      renewal = r;
+    }
+    if (step.kind === 'wait')
+      return {
+        status: {
+          phase: 'Waiting',
+          node: step.node,
+          sequence,
+          publishedSequence,
+          message: `${step.node}: ${step.reason}`,
+          ...(inForce.orderers.some((o) => o.name === step.node && o.learner === true)
+            ? { op: 'promote-orderer' }
+            : {}),
+        },
+        requeueAfterMs: RECONFIGURE_POLL_MS,
+      };
+
+    let changes: ConfigChange[];
+    const op = renewal !== undefined ? 'replace-cert' : step.kind === 'submit' ? step.op : 'none';
+    const target = renewal?.node ?? (step.kind === 'submit' ? step.node : '');
+    if (renewal !== undefined) {
+      changes = [{ op: 'replace-cert', name: renewal.node, cert: renewal.cert }];
+    } else if (step.kind !== 'submit') {
+      throw new Error('internal: no step');
+    } else if (step.op === 'add-orderer' || step.op === 'add-peer') {
+      // (1) the new node's identity, issued by its organisation's CA and stored before anything refers to it.
+      const node = plannedNode(name, namespace, spec, step.node);
+      let identity = identities.nodes.get(step.node);
+      if (identity === undefined) {
+        const withNode: NetworkPlan = {
+          ...plan,
+          orderers: node.role === 'orderer' ? [...plan.orderers, node] : plan.orderers,
+          peers: node.role === 'peer' ? [...plan.peers, node] : plan.peers,
+        };
+        const completed = await completeIdentities(identities, withNode, addressOf, spec.certificates, {
+          mayCreateCas: false,
+          now: this.now(),
+        });
+        await this.storeIdentities(owner, withNode, completed.identities, completed.created);
+        identity = completed.identities.nodes.get(step.node);
+        if (identity === undefined) throw new Error(`internal: no identity issued for ${step.node}`);
+        identities.nodes.set(step.node, identity);
+      }
+      const at = addressOf(node);
+      const entry = {
+        name: node.name as NodeName,
+        org: node.org as OrgName,
+        host: at.host,
+        port: at.port,
+        apiPort: at.apiPort,
+        cert: identity.certPem,
+      };
+      changes = [step.op === 'add-orderer' ? { op: 'add-orderer', entry } : { op: 'add-peer', entry }];
+    } else {
+      changes = [{ op: step.op, name: step.node }];
+    }
+    // (2) the config transaction, checked here as the network will check it, approved by the
+    // organisations' admins (the operator holds them all) and signed by the first.
+    let next: NetworkConfig;
+    try {
+      next = applyConfigChanges(inForce, changes);
+    } catch (e) {
+      return refuse(`${op} ${target}: ${(e as Error).message}`, op, target);
+    }
+    const problems = configUpdateProblems(inForce, next, this.now());
+    if (problems.length > 0)
+      return refuse(`${op} ${target} would be refused: ${problems.join('; ')}`, op, target);
+    const approvers = inForce.orgs.flatMap((o) => {
+      const admin = admins.get(o.name);
+      return admin === undefined ? [] : [{ org: o.name, admin }];
+    });
+    const creator = approvers[0];
+    if (creator === undefined) return refuse('no organisation admin identity to sign with', op, target);
+    const approvals = approvers.map(({ org, admin }) =>
+      approveConfig(next, { org, cert: admin.certPem }, admin.keyPem),
+    );
+    const envelope = configEnvelope(
+      next,
+      approvals,
+      { org: creator.org, cert: creator.admin.certPem },
+      creator.admin.keyPem,
+    );
+    const text = `${JSON.stringify(envelope, null, 2)}\n`;
+    // Write-ahead: a crash between submitting and publishing leaves the envelope to publish.
+    await writeUpdates({ ...updates.data, [PENDING_UPDATE_KEY]: text });
+    log.info({ op: op, node: target, sequence: next.sequence }, 'submitting config update');
+    await this.deps.event(
+      network,
+      'Normal',
+      'ConfigUpdateSubmitted',
+      `${op} ${target} (sequence ${next.sequence})`,
+    );
+    return submit(envelope, text, op, target);
+  }
+
+  /** Node name -> when its identity Secret was (re)created, in ms. */
+  private async nodeSecretTimes(owner: Owner): Promise<Map<string, number>> {
+    const list = await this.deps.client.list<SecretObject>(
+      R.secrets,
+      owner.namespace,
+      `${LABEL_NETWORK}=${owner.name},${LABEL_SECRET_KIND}=node`,
+    );
+    const times = new Map<string, number>();
+    for (const s of list.items) {
+      const node = s.metadata?.labels?.[LABEL_NODE];
+      const created = s.metadata?.creationTimestamp;
+      if (node !== undefined && created !== undefined) times.set(node, Date.parse(created));
+    }
+    return times;
+  }
+
+  /**
+   * Certificate renewal, one node at a time, when no membership change is due: (a) a renewal the
+   * network committed goes into the node's Secret (same key; the Secret is immutable, so it is
+   * replaced), (b) the pod is restarted once the other voting orderers still make a quorum
+   * without it, (c) every pod Ready and caught up, then (d) the certificate closest to expiry
+   * that is due is renewed (same key) and submitted as `replace-cert`.
+   */
+  private async renewalStep(
+    network: LedgerNetwork,
+    owner: Owner,
+    inForce: NetworkConfig,
+    identities: Identities,
+    pods: readonly PodObject[],
+    ledger: LedgerAdmin,
+    log: Logger,
+  ): Promise<Reconfigured | { node: string; cert: string }> {
+    const { client } = this.deps;
+    const now = this.now();
+    const wait = (node: string, message: string, op = 'replace-cert'): Reconfigured => ({
+      status: {
+        phase: 'Waiting',
+        op,
+        node,
+        publishedSequence: inForce.sequence,
+        message: `${node}: ${message}`,
+      },
+      requeueAfterMs: RECONFIGURE_POLL_MS,
+    });
+    const nodes = [
+      ...inForce.orderers.map((n) => ({ entry: n, role: 'orderer' as const })),
+      ...inForce.peers.map((n) => ({ entry: n, role: 'peer' as const })),
+    ];
+    const ready = readyPods(pods);
+    const voting = votingOrderers(inForce.orderers).map((o) => o.name as string);
+    // (a) a committed renewal into the Secret
+    for (const { entry, role } of nodes) {
+      const identity = identities.nodes.get(entry.name);
+      if (identity === undefined || identity.certPem === entry.cert) continue;
+      const renewed = { certPem: entry.cert, keyPem: identity.keyPem };
+      const secret = nodeSecret(owner, { name: entry.name, org: entry.org, role }, renewed);
+      await client.delete(R.secrets, owner.namespace, names.nodeSecret(entry.name)).catch((e: unknown) => {
+        if (!(e instanceof KubeError && e.notFound)) throw e;
+      });
+      await client.create(R.secrets, owner.namespace, secret);
+      identities.nodes.set(entry.name, renewed);
+      log.info({ node: entry.name }, 'renewed certificate stored');
+      return wait(entry.name, 'renewed certificate stored in its Secret; its pod restarts next');
+    }
+    // (b) restart a pod older than its renewed Secret
+    const born = await this.nodeSecretTimes(owner);
+    for (const { entry } of nodes) {
+      const pod = pods.find((p) => p.metadata.name === entry.name);
+      const secretAt = born.get(entry.name);
+      if (pod?.metadata.creationTimestamp === undefined || secretAt === undefined) continue;
+      if (Date.parse(pod.metadata.creationTimestamp) >= secretAt) continue;
+      if (voting.includes(entry.name)) {
+        const others = voting.filter((n) => n !== entry.name && ready.has(n)).length;
+        if (others < quorum(voting.length))
+          return wait(
+            entry.name,
+            `restart waits: ${others} other voting orderer(s) ready, the quorum is ${quorum(voting.length)}`,
+          );
+      }
+      if (pods.some((p) => p.metadata.name !== entry.name && !ready.has(p.metadata.name)))
+        return wait(entry.name, 'restart waits for every other pod to be ready');
+      await client.delete(R.pods, owner.namespace, entry.name);
+      log.info({ node: entry.name }, 'pod restarted for its renewed certificate');
+      await this.deps.event(
+        network,
+        'Normal',
+        'CertificateRolled',
+        `restarted ${entry.name} with its renewed certificate`,
+      );
+      return wait(entry.name, 'restarted with its renewed certificate');
+    }
+    const due = nodes
+      .filter(({ entry }) => renewalDue(entry.cert, now, this.renewFraction))
+      .sort(
+        (a, b) =>
+          Date.parse(new X509Certificate(a.entry.cert).validTo) -
+          Date.parse(new X509Certificate(b.entry.cert).validTo),
+      );
+    const first = due[0];
+    if (first === undefined)
+      return {
+        status: {
+          phase: 'Idle',
+          publishedSequence: inForce.sequence,
+          message: 'the membership matches the spec; no certificate is due',
+        },
+      };
+    // (c) every pod ready and caught up before the next one
+    const notReady = nodes.find(({ entry }) => !ready.has(entry.name));
+    if (notReady !== undefined) return wait(notReady.entry.name, 'renewals wait for its pod to be ready');
+    const heights = new Map<string, number>();
+    await Promise.all(
+      nodes.map(async ({ entry }) => {
+        try {
+          heights.set(entry.name, (await ledger.nodeStatus(entry.name)).height);
+        } catch {
+          // unreachable: reported below
+        }
+      }),
+    );
+    const top = Math.max(0, ...heights.values());
+    for (const { entry } of nodes) {
+      const h = heights.get(entry.name);
+      if (h === undefined) return wait(entry.name, 'renewals wait for its /status');
+      if (h + CATCH_UP_MARGIN_BLOCKS < top)
+        return wait(entry.name, `renewals wait for it to catch up: height ${h} of ${top}`);
+    }
+    // (d) renew the one closest to expiry, same key
+    const identity = identities.nodes.get(first.entry.name);
+    const ca = identities.cas.get(first.entry.org);
+    if (identity === undefined || ca === undefined)
+      return wait(first.entry.name, 'no key or CA to renew its certificate with');
+    const spec = network.spec;
+    const cert = await renewCert({
+      ca,
+      certPem: first.entry.cert,
+      keyPem: identity.keyPem,
+      validityDays: spec?.certificates.nodeValidityDays ?? 365,
+      now,
+    });
+    return { node: first.entry.name, cert };
+  }
+
+  /** Admin and client certificates are not in the configuration: due ones are simply reissued. */
+  private async renewUserCertificates(
+    network: LedgerNetwork,
+    owner: Owner,
+    identities: Identities,
+    validityDays: number,
+  ): Promise<void> {
+    const now = this.now();
+    for (const [key, identity] of identities.users) {
+      if (!renewalDue(identity.certPem, now, this.renewFraction)) continue;
+      const [org, role] = key.split('/') as [string, UserRole];
+      const ca = identities.cas.get(org);
+      if (ca === undefined || !USER_ROLES.includes(role)) continue;
+      const renewed = await issueUserCert({ ca, org, role, name: role, validityDays, now });
+      await this.deps.client
+        .delete(R.secrets, owner.namespace, names.userSecret(owner.name, org, role))
+        .catch((e: unknown) => {
+          if (!(e instanceof KubeError && e.notFound)) throw e;
+        });
+      await this.deps.client.create(R.secrets, owner.namespace, userSecret(owner, org, role, renewed));
+      identities.users.set(key, renewed);
+      await this.deps.event(
+        network,
+        'Normal',
+        'CertificateRenewed',
+        `reissued the ${role} certificate of ${org}`,
+      );
+    }
   }
 
   private async loadSecrets(owner: Owner): Promise<{ identities: Identities; hasPostgres: boolean }> {

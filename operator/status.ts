@@ -37,6 +37,22 @@ export interface NodeSummary {
   message?: string;
 }
 
+/** Progress of a membership change or certificate renewal (config transactions), for a resumed operator and for people. */
+export interface ReconfigurationStatus {
+  /** Idle, Waiting (for a pod, a catch-up, the ledger), Submitted, Refused. */
+  phase: 'Idle' | 'Waiting' | 'Submitted' | 'Refused' | 'LedgerUnreachable';
+  /** The step: add-orderer, promote-orderer, remove-node, add-peer, replace-cert. */
+  op?: string;
+  node?: string;
+  /** Sequence of the configuration in force on the network (when it answered). */
+  sequence?: number;
+  /** Sequence of the newest config update published to the pods (`<n>-config-updates`). */
+  publishedSequence: number;
+  message: string;
+  /** The generation whose change the network refused: not retried until the spec changes. */
+  refusedGeneration?: number;
+}
+
 export interface Observation {
   readonly generation: number;
   readonly networkId: string;
@@ -55,6 +71,9 @@ export interface Observation {
   }[];
   /** Spec problems the operator refused to act on (e.g. an orderer count change). */
   readonly refusals: readonly string[];
+  /** Reason for the Degraded condition when `refusals` is not empty (default SpecChangeRefused). */
+  readonly refusalReason?: string;
+  readonly reconfiguration?: ReconfigurationStatus;
   readonly certificatesReady: boolean;
   readonly certificatesMessage: string;
 }
@@ -75,6 +94,7 @@ export interface LedgerNetworkStatus {
   height?: number;
   leader?: string;
   nodes: NodeSummary[];
+  reconfiguration?: ReconfigurationStatus;
   conditions: Condition[];
 }
 
@@ -145,7 +165,9 @@ export function computeStatus(
       ? {
           type: 'Degraded',
           status: 'True',
-          reason: observation.certificatesReady ? 'SpecChangeRefused' : 'CertificatesMissing',
+          reason: observation.certificatesReady
+            ? (observation.refusalReason ?? 'SpecChangeRefused')
+            : 'CertificatesMissing',
           message: [
             ...observation.refusals,
             ...(observation.certificatesReady ? [] : [observation.certificatesMessage]),
@@ -162,28 +184,39 @@ export function computeStatus(
     now,
   );
   const waiting = observation.nodes.filter((n) => !n.podReady).map((n) => n.name);
+  const reconfiguration = observation.reconfiguration;
+  const reconfiguring =
+    reconfiguration !== undefined && reconfiguration.phase !== 'Idle' && reconfiguration.phase !== 'Refused';
   conditions = setCondition(
     conditions,
-    allReady
+    reconfiguring
       ? {
           type: 'Progressing',
-          status: 'False',
-          reason: 'Reconciled',
-          message: 'every node is ready',
+          status: 'True',
+          reason: 'Reconfiguring',
+          message: reconfiguration.message,
           observedGeneration: gen,
         }
-      : {
-          type: 'Progressing',
-          status: 'True',
-          reason: 'WaitingForNodes',
-          message: `waiting for ${waiting.length} node(s) to be ready: ${waiting.slice(0, 10).join(', ')}${waiting.length > 10 ? ', ...' : ''}`,
-          observedGeneration: gen,
-        },
+      : allReady
+        ? {
+            type: 'Progressing',
+            status: 'False',
+            reason: 'Reconciled',
+            message: 'every node is ready',
+            observedGeneration: gen,
+          }
+        : {
+            type: 'Progressing',
+            status: 'True',
+            reason: 'WaitingForNodes',
+            message: `waiting for ${waiting.length} node(s) to be ready: ${waiting.slice(0, 10).join(', ')}${waiting.length > 10 ? ', ...' : ''}`,
+            observedGeneration: gen,
+          },
     now,
   );
   conditions = setCondition(
     conditions,
-    allReady && !degraded
+    allReady && !degraded && !reconfiguring
       ? {
           type: 'Ready',
           status: 'True',
@@ -194,7 +227,7 @@ export function computeStatus(
       : {
           type: 'Ready',
           status: 'False',
-          reason: degraded ? 'Degraded' : 'NodesNotReady',
+          reason: degraded ? 'Degraded' : allReady ? 'Reconfiguring' : 'NodesNotReady',
           message: `${readyOrderers}/${observation.desiredOrderers} orderers and ${readyPeers}/${observation.desiredPeers} peers ready`,
           observedGeneration: gen,
         },
@@ -205,7 +238,7 @@ export function computeStatus(
 
   return {
     observedGeneration: gen,
-    phase: degraded ? 'Degraded' : allReady ? 'Ready' : 'Progressing',
+    phase: degraded ? 'Degraded' : allReady && !reconfiguring ? 'Ready' : 'Progressing',
     networkId: observation.networkId,
     genesisHash: observation.genesisHash,
     orderers: `${readyOrderers}/${observation.desiredOrderers}`,
@@ -226,10 +259,8 @@ export function computeStatus(
       ...(n.report === undefined ? {} : { height: n.report.height }),
       ...(n.report?.leader === undefined ? {} : { leader: n.report.leader }),
       ...(n.unreachable === undefined ? {} : { message: n.unreachable }),
-      ...(n.inGenesis
-        ? {}
-        : { message: 'not in the genesis membership: joins once membership config transactions exist' }),
     })),
+    ...(observation.reconfiguration === undefined ? {} : { reconfiguration: observation.reconfiguration }),
     conditions,
   };
 }

@@ -60,7 +60,8 @@ export function nodeMetrics(
       help: 'Current consensus view',
       registers: [registry],
       collect() {
-        this.set(orderer.metrics().view);
+        const metrics = orderer.metrics();
+        if (metrics !== undefined) this.set(metrics.view);
       },
     });
     new Gauge({
@@ -68,7 +69,8 @@ export function nodeMetrics(
       help: 'View changes since start',
       registers: [registry],
       collect() {
-        this.set(orderer.metrics().viewChanges);
+        const metrics = orderer.metrics();
+        if (metrics !== undefined) this.set(metrics.viewChanges);
       },
     });
     new Gauge({
@@ -77,7 +79,8 @@ export function nodeMetrics(
       labelNames: ['reason'],
       registers: [registry],
       collect() {
-        for (const [reason, count] of Object.entries(orderer.metrics().rejected)) this.set({ reason }, count);
+        for (const [reason, count] of Object.entries(orderer.metrics()?.rejected ?? {}))
+          this.set({ reason }, count);
       },
     });
   }

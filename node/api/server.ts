@@ -125,6 +125,9 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
       view: consensus?.view ?? null,
       viewChanges: consensus?.viewChanges ?? null,
       consensus: consensus ?? null,
+      // Orderers: 'voting', 'learner' (following the chain until promoted) or 'not-member'.
+      membership: orderer?.membership ?? null,
+      configSequence: node.config.sequence,
       healthy: true,
       connectedPeers: node.connectedPeers().map((p) => p.name),
       api: `https://${entry?.host ?? 'localhost'}:${String(entry?.apiPort ?? 0)}`,

@@ -1,6 +1,9 @@
 export { ConfigError, type ConfigErrorCode } from './errors.js';
 export {
   caDir,
+  CONFIG_UPDATES_DIR,
+  loadLatestConfig,
+  writeConfigUpdate,
   loadNetworkDir,
   NETWORK_FILE,
   nodeDir,
@@ -23,3 +26,13 @@ export {
 } from './network-file.js';
 export { approvalProblems, configProblems } from './validate.js';
 export { IDENTITY_CACHE_ENTRIES_MAX, MembershipVerifier, type IdentityVerdict } from './membership.js';
+export {
+  applyConfigChanges,
+  configAfter,
+  approveConfig,
+  configEnvelope,
+  configUpdateProblems,
+  POLICY_NAMES,
+  type ConfigChange,
+  type PolicyName,
+} from './update.js';

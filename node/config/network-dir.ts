@@ -1,10 +1,18 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetworkMaterial } from '../network/index.js';
-import type { NetworkConfig, NodeEntry } from '../protocol/index.js';
+import {
+  envelopeSchema,
+  parseWith,
+  ProtocolError,
+  type Envelope,
+  type NetworkConfig,
+  type NodeEntry,
+} from '../protocol/index.js';
 import { ConfigError } from './errors.js';
 import { loadNetworkFile, renderNetworkFile, type LoadedNetwork } from './network-file.js';
+import { configProblems } from './validate.js';
 
 /*
  * A network directory, as `chainnode network init` writes it (Fabric's crypto-config shape):
@@ -13,6 +21,7 @@ import { loadNetworkFile, renderNetworkFile, type LoadedNetwork } from './networ
  *   orgs/<org>/ca/{cert.pem,key.pem}      the organisation's CA
  *   orgs/<org>/<orderers|peers>/<name>/{cert.pem,key.pem}
  *   orgs/<org>/users/<role>/{cert.pem,key.pem}   admin and client identities
+ *   config-updates/<sequence>.json        committed config transactions since genesis (public)
  *
  * Private keys are written 0600 and never printed.
  */
@@ -113,4 +122,81 @@ export async function readUserIdentity(
 
 export function loadNetworkDir(dir: string): Promise<LoadedNetwork> {
   return loadNetworkFile(join(dir, NETWORK_FILE));
+}
+
+export const CONFIG_UPDATES_DIR = 'config-updates';
+const UPDATE_FILE = /^(\d{6,})\.json$/;
+
+function updateFileName(sequence: number): string {
+  return `${String(sequence).padStart(6, '0')}.json`;
+}
+
+/**
+ * Records a committed config transaction next to network.yaml, so a node started later (one
+ * just added, which genesis does not name) knows the current members before it has the chain.
+ * Written to a temporary name and renamed, so a reader never sees half a file.
+ */
+export async function writeConfigUpdate(dir: string, envelope: Envelope): Promise<string> {
+  if (envelope.payload.type !== 'config') throw new ConfigError('CONFIG_INVALID', 'not a config transaction');
+  const updates = join(dir, CONFIG_UPDATES_DIR);
+  await mkdir(updates, { recursive: true, mode: DIR_MODE });
+  const file = join(updates, updateFileName(envelope.payload.config.sequence));
+  await writeFile(`${file}.tmp`, `${JSON.stringify(envelope, null, 2)}\n`, { mode: 0o644 });
+  await rename(`${file}.tmp`, file);
+  return file;
+}
+
+/**
+ * The newest configuration the network directory knows: genesis, then each recorded update in
+ * sequence order. A bootstrap hint for the transport and the node's own entry; the node checks
+ * every update again (approvals, certificates) when it reaches it in the chain, and the chain
+ * wins. Updates must chain: sequence 1, 2, ... with no gap, all of this network.
+ */
+export async function loadLatestConfig(
+  dir: string,
+  genesis: NetworkConfig,
+  at = new Date(),
+): Promise<NetworkConfig> {
+  const updatesDir = join(dir, CONFIG_UPDATES_DIR);
+  if (!existsSync(updatesDir)) return genesis;
+  const files = (await readdir(updatesDir))
+    .map((name) => ({ name, match: UPDATE_FILE.exec(name) }))
+    .filter((f): f is { name: string; match: RegExpExecArray } => f.match !== null)
+    .map((f) => ({ name: f.name, sequence: Number(f.match[1]) }))
+    .sort((a, b) => a.sequence - b.sequence);
+  let config = genesis;
+  for (const file of files) {
+    const path = join(updatesDir, file.name);
+    if (file.sequence <= genesis.sequence) continue;
+    let envelope: Envelope;
+    try {
+      envelope = parseWith(envelopeSchema, JSON.parse(await readFile(path, 'utf8')) as unknown, 'update');
+    } catch (cause) {
+      if (!(cause instanceof ProtocolError) && !(cause instanceof SyntaxError)) throw cause;
+      throw new ConfigError('CONFIG_SCHEMA', `${path}: ${cause.message}`, [], { cause });
+    }
+    const payload = envelope.payload;
+    if (payload.type !== 'config')
+      throw new ConfigError('CONFIG_INVALID', `${path} is not a config transaction`);
+    if (payload.config.sequence !== config.sequence + 1 || payload.config.sequence !== file.sequence) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `${path} holds sequence ${payload.config.sequence}; after sequence ${config.sequence} the next update must be ${config.sequence + 1}`,
+      );
+    }
+    if (payload.config.networkId !== config.networkId)
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `${path} is an update of network "${payload.config.networkId}"`,
+      );
+    config = payload.config;
+  }
+  const problems = configProblems(config, at);
+  if (problems.length > 0)
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `the configuration at sequence ${config.sequence} is not valid now`,
+      problems,
+    );
+  return config;
 }

@@ -5,11 +5,12 @@ import {
   commitVoteBytes,
   PROTOCOL_VERSION,
   quorumSize,
+  votingOrderers,
   SigningDomain,
   type BlockHeader,
   type CommitCertificate,
   type CommitSignature,
-  type NodeEntry,
+  type OrdererEntry,
 } from '../protocol/index.js';
 
 /** Why a commit certificate does not prove finality; `null` from the checker means it does. */
@@ -18,7 +19,7 @@ export type CertificateProblem = string;
 /** An orderer's signed vote that `header` is final in `view`. */
 export function signCommitVote(
   key: SigningKey,
-  signer: NodeEntry['name'],
+  signer: OrdererEntry['name'],
   header: BlockHeader,
   view: number,
 ): CommitSignature {
@@ -48,9 +49,11 @@ export function assembleCommitCertificate(
 export function checkCommitCertificate(
   cert: CommitCertificate,
   header: BlockHeader,
-  orderers: readonly NodeEntry[],
+  configOrderers: readonly OrdererEntry[],
   keys: CertificateKeyCache,
 ): CertificateProblem | null {
+  // Learners do not vote: their signatures count for nothing, and they are not in the quorum.
+  const orderers = votingOrderers(configOrderers);
   const hash = blockHash(header);
   if (cert.height !== header.height)
     return `certificate is for height ${cert.height}, block is ${header.height}`;
@@ -61,7 +64,7 @@ export function checkCommitCertificate(
   const signers = new Set<string>();
   for (const { signer, signature } of cert.signatures) {
     const member = members.get(signer);
-    if (member === undefined) return `signer ${signer} is not an orderer of the configuration`;
+    if (member === undefined) return `signer ${signer} is not a voting orderer of the configuration`;
     if (signers.has(signer)) return `signer ${signer} appears twice`;
     if (!keys.get(member.cert).verify(SigningDomain.commitVote, bytes, signature)) {
       return `signature of ${signer} does not verify`;

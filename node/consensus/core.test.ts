@@ -63,6 +63,7 @@ function makeCore(
       orderers,
       params: PARAMS,
       tickMs: TICK_MS,
+      epochStart: 0,
       crypto: fakeCrypto(self),
       validateBlock: options.validateBlock ?? (() => null),
       validateEnvelope: () => null,
@@ -403,7 +404,7 @@ describe('ConsensusCore, bad input is counted, never thrown', () => {
       viewChanges: 1,
       lastViewChange: { view: 1, reason: 'invalid-proposal' },
     });
-    expect(joined.persist).toContainEqual({ kind: 'view', view: 1, entered: false });
+    expect(joined.persist).toContainEqual({ kind: 'view', view: 1, entered: false, epoch: 0 });
     expect(joined.send.map((s) => s.message.type)).toEqual(['view-change']);
   });
 

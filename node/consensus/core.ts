@@ -51,7 +51,7 @@ import {
   type Unsigned,
   type ViewChange,
 } from './messages.js';
-import { checkBlockShape, envelopeFacts, RequestPool } from './pool.js';
+import { checkBlockShape, envelopeFacts, isConfigBlock, RequestPool } from './pool.js';
 import {
   REJECT_REASONS,
   type ConsensusEvent,
@@ -98,6 +98,9 @@ export class ConsensusCore {
   private readonly batchTimeoutTicks: number;
   private readonly viewTimeoutTicks: number;
   private readonly window: number;
+  private readonly epochStart: number;
+  /** Set when this epoch's last block (a config block) commits: the core takes no more events. */
+  private epochEnded = false;
   /** Heights above the head we keep messages for. */
   private readonly acceptHeights: number;
 
@@ -185,9 +188,11 @@ export class ConsensusCore {
     this.viewTimeoutTicks = Math.max(2, Math.ceil(params.viewTimeoutMs / tickMs));
     this.window = params.window;
     this.acceptHeights = params.window * ACCEPT_WINDOWS;
+    this.epochStart = options.epochStart;
 
     const { head } = restore;
     assert(head.certificate !== null || head.block.header.height === 0, 'only genesis has no certificate');
+    assert(head.block.header.height >= options.epochStart, 'the head is in this epoch');
     this.head = head.block;
     this.headHash = hashOf(head.block.header);
     this.headCert = head.certificate;
@@ -203,6 +208,8 @@ export class ConsensusCore {
     for (const record of records) {
       switch (record.kind) {
         case 'view':
+          // Views of an earlier epoch mean nothing in this one.
+          if ((record.epoch ?? 0) !== this.epochStart) break;
           if (record.view > this.view || (record.view === this.view && record.entered)) {
             this.view = record.view;
             this.status = record.entered || record.view === 0 ? 'normal' : 'view-change';
@@ -237,6 +244,7 @@ export class ConsensusCore {
 
   step(event: ConsensusEvent): Ready {
     this.ready = emptyReady();
+    if (this.epochEnded) return this.ready;
     switch (event.type) {
       case 'tick':
         this.tick++;
@@ -270,7 +278,7 @@ export class ConsensusCore {
       }
     }
     this.settle();
-    this.maybeFetch();
+    if (!this.ended) this.maybeFetch();
     return this.ready;
   }
 
@@ -290,6 +298,19 @@ export class ConsensusCore {
 
   get height(): number {
     return this.head.header.height;
+  }
+
+  /**
+   * True once this epoch's config block committed: the core ignores every further event, and
+   * the orderer starts the next epoch's core (or stops ordering, if no longer a voting member).
+   */
+  get ended(): boolean {
+    return this.epochEnded;
+  }
+
+  /** Requests waiting to be ordered, oldest first (to hand to the next epoch's core). */
+  pendingRequests(): Envelope[] {
+    return this.pool.pending();
   }
 
   get currentView(): number {
@@ -349,7 +370,12 @@ export class ConsensusCore {
     for (let rounds = 0; ; rounds++) {
       assert(rounds <= POOL_TXS_MAX, 'the leader proposes no more blocks than it holds transactions');
       for (let message = this.inbox.shift(); message !== undefined; message = this.inbox.shift()) {
+        if (this.epochEnded) break;
         this.handle(this.self, message);
+      }
+      if (this.epochEnded) {
+        this.inbox.length = 0;
+        return;
       }
       if (!this.proposeNext()) return;
     }
@@ -385,6 +411,16 @@ export class ConsensusCore {
     }
     if (!verifyMessage(message, this.options.crypto)) {
       this.reject('bad-signature');
+      return;
+    }
+    // Views restart in every epoch: a view change, NEW-VIEW or SUSPECT from an orderer still in
+    // an earlier epoch (its head below this epoch's config block) speaks of other views. It
+    // catches up by fetching, as our votes above its head tell it to.
+    if (
+      (message.type === 'view-change' || message.type === 'new-view' || message.type === 'suspect') &&
+      message.height < this.epochStart
+    ) {
+      this.reject('stale-epoch');
       return;
     }
     if (
@@ -662,6 +698,9 @@ export class ConsensusCore {
       if (slot.acceptedView === this.view) continue;
       const parent = this.parentOf(height);
       if (parent === undefined) return;
+      // Nothing is ordered above this epoch's config block by this membership: the next
+      // epoch's members order it. (Not blamed on the leader: it may be the next epoch's.)
+      if (height - 1 > this.head.header.height && this.configBlockBelow(height)) return;
       const block = slot.blocks.get(proposal.hash);
       assert(block !== undefined, 'a proposal keeps its block');
       if (block.header.prevHash !== hashOf(parent)) {
@@ -687,6 +726,13 @@ export class ConsensusCore {
       slot.acceptedView = this.view;
       this.broadcast<Prepare>({ type: 'prepare', ...this.common(height), blockHash: proposal.hash }, true);
     }
+  }
+
+  /** Whether the proposal accepted at `height - 1` in this view is a config block. */
+  private configBlockBelow(height: number): boolean {
+    const parent = this.slots.get(height - 1);
+    const block = parent?.proposal === undefined ? undefined : parent.blocks.get(parent.proposal.hash);
+    return block !== undefined && isConfigBlock(block);
   }
 
   private proposalProblem(height: number, block: Block, parent: BlockHeader): string | null {
@@ -820,12 +866,12 @@ export class ConsensusCore {
     const start = this.head.header.height + 1;
     for (
       let slot = this.slots.get(start);
-      slot?.final !== undefined;
+      slot?.final !== undefined && !this.epochEnded;
       slot = this.slots.get(this.head.header.height + 1)
     ) {
       this.commitBlock(slot.final.block, slot.final.certificate);
     }
-    if (this.head.header.height >= start) {
+    if (this.head.header.height >= start && !this.epochEnded) {
       this.tryAccept(this.head.header.height + 1);
       this.tryPrepared(this.head.header.height + 1);
     }
@@ -851,6 +897,10 @@ export class ConsensusCore {
     this.failedViews = 0;
     this.counters.committedBlocks++;
     this.counters.committedTxs += block.transactions.length;
+    if (isConfigBlock(block)) {
+      this.epochEnded = true;
+      return;
+    }
     if (height % this.options.params.checkpointInterval === 0) {
       this.broadcast<Checkpoint>(
         { type: 'checkpoint', ...this.common(height), blockHash: this.headHash },
@@ -921,6 +971,8 @@ export class ConsensusCore {
     }
     const height = tip.height + 1;
     if (height > this.head.header.height + this.window) return false;
+    // A config block in flight ends the epoch: the next members propose what follows it.
+    if (tip.height > this.head.header.height && this.configBlockBelow(height)) return false;
     const next = this.slots.get(height);
     if (next?.proposal?.view === this.view || next?.myPrepares.has(this.view) === true) return false;
     const batch = this.pool.cutBatch(this.inFlightTxIds(height), this.options.params);
@@ -1019,7 +1071,7 @@ export class ConsensusCore {
     this.newView = undefined;
     this.escalateTick = undefined;
     this.lastProgressTick = this.tick;
-    this.persist({ kind: 'view', view, entered: false });
+    this.persist({ kind: 'view', view, entered: false, epoch: this.epochStart });
     this.probe = true;
     this.resetViewState();
     this.announceViewChange();
@@ -1202,7 +1254,7 @@ export class ConsensusCore {
       this.resetViewState();
     }
     this.status = 'normal';
-    this.persist({ kind: 'view', view: this.view, entered: true });
+    this.persist({ kind: 'view', view: this.view, entered: true, epoch: this.epochStart });
     this.newView = message;
     this.newViewBase = selection.baseHeight;
     this.viewStartTick = this.tick;

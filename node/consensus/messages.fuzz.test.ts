@@ -101,6 +101,7 @@ function makeCore(): ConsensusCore {
         window: 3,
       },
       tickMs: 10,
+      epochStart: 0,
       crypto: fakeCrypto(ORDERERS[0]!),
       validateBlock: () => null,
       validateEnvelope: () => null,

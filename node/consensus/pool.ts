@@ -42,11 +42,18 @@ export function envelopeFacts(envelope: Envelope): EnvelopeFacts {
  * Merkle root, true txIds, no txId twice, and the batch limits the leader must respect
  * (a single envelope larger than batchBytesMax may form a block of its own).
  */
+/** A block that changes the configuration (and so ends the consensus epoch it is ordered in). */
+export function isConfigBlock(block: Block): boolean {
+  return block.transactions.some((e) => e.payload.type === 'config');
+}
+
 export function checkBlockShape(block: Block, params: ConsensusParams): string | null {
   const { header, transactions } = block;
   if (header.txCount !== transactions.length)
     return `txCount ${header.txCount} != ${transactions.length} transactions`;
   if (transactions.length === 0) return 'empty block';
+  if (transactions.length > 1 && isConfigBlock(block))
+    return 'a config transaction must be alone in its block';
   if (transactions.length > params.batchTxMax)
     return `${transactions.length} transactions > batchTxMax ${params.batchTxMax}`;
   const facts = transactions.map(envelopeFacts);
@@ -111,6 +118,11 @@ export class RequestPool {
     return this.recentFinal.has(txId);
   }
 
+  /** The pending envelopes, oldest first: handed to the next epoch's core. */
+  pending(): Envelope[] {
+    return [...this.entries.values()].map((e) => e.envelope);
+  }
+
   /** Removes entries without marking them final (the leader's own validator refused them). */
   drop(txIds: readonly TxId[]): void {
     for (const txId of txIds) {
@@ -166,6 +178,16 @@ export class RequestPool {
     for (const entry of this.entries.values()) {
       if (inFlight.has(entry.facts.txId)) continue;
       if (envelopes.length >= params.batchTxMax) return { envelopes, bytes, full: true, oldestArrivalTick };
+      // A config transaction is ordered alone: it changes who orders the blocks after it.
+      if (entry.envelope.payload.type === 'config') {
+        if (envelopes.length > 0) return { envelopes, bytes, full: true, oldestArrivalTick };
+        return {
+          envelopes: [entry.envelope],
+          bytes: entry.facts.bytes,
+          full: true,
+          oldestArrivalTick: entry.arrivalTick,
+        };
+      }
       if (envelopes.length > 0 && bytes + entry.facts.bytes > params.batchBytesMax) {
         return { envelopes, bytes, full: true, oldestArrivalTick };
       }

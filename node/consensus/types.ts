@@ -29,8 +29,14 @@ export type EnvelopeValidator = (envelope: Envelope) => string | null;
 
 export interface ConsensusOptions {
   readonly self: NodeName;
-  /** The orderers of the configuration in force, in config order: leader(v) = orderers[v mod n]. */
+  /** The voting orderers of the configuration in force, in config order: leader(v) = orderers[v mod n]. */
   readonly orderers: readonly NodeName[];
+  /**
+   * The height of the config block that put this membership in force (0: genesis). One core
+   * runs one epoch: it stops at the next config block, and the orderer starts a new core with
+   * the membership that block sets (see docs/CONSENSUS.md, "Reconfiguration").
+   */
+  readonly epochStart: number;
   readonly params: ConsensusParams;
   /** How many milliseconds one tick stands for; converts batchTimeoutMs and viewTimeoutMs to ticks. */
   readonly tickMs: number;
@@ -59,8 +65,16 @@ export interface RestoreState {
  * any message of that Ready. Records of heights at or below the committed head may be deleted.
  */
 export type PersistRecord =
-  /** I left every view below `view`; `entered` once I accepted its NEW-VIEW (view 0 needs none). */
-  | { readonly kind: 'view'; readonly view: number; readonly entered: boolean }
+  /**
+   * I left every view below `view` of the epoch starting at `epoch` (absent: 0); `entered` once
+   * I accepted its NEW-VIEW (view 0 needs none). Views count from 0 again in every epoch.
+   */
+  | {
+      readonly kind: 'view';
+      readonly view: number;
+      readonly entered: boolean;
+      readonly epoch?: number;
+    }
   /** I sent PREPARE for (view, height, blockHash); I will never prepare another block there. */
   | { readonly kind: 'prepare'; readonly view: number; readonly height: number; readonly blockHash: Hash }
   /** I hold a prepared proof for `block` in `view` and sent (or will send) COMMIT for it. */
@@ -130,6 +144,7 @@ export const REJECT_REASONS = [
   'duplicate-request',
   'invalid-request',
   'checkpoint-mismatch',
+  'stale-epoch',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

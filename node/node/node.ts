@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import {
+  loadLatestConfig,
   loadNetworkFile,
   MembershipVerifier,
   readNodeIdentity,
@@ -108,6 +109,10 @@ export class ChainNode {
   /** 'block' with a CommittedBlock after every commit: for the API's event stream and metrics. */
   readonly events = new EventEmitter<{ block: [CommittedBlock] }>();
   private configInForce: NetworkConfig;
+  /** The height of the block that put configInForce in force (0: genesis). */
+  private configSince: number;
+  /** The configuration the transport uses: configInForce, or a newer one known from the network directory. */
+  private transportConfig: NetworkConfig;
   private membersVerifier: MembershipVerifier;
   private membersFor: NetworkConfig;
 
@@ -122,11 +127,14 @@ export class ChainNode {
     private head: ChainHead,
     private transport: Transport | undefined,
     readonly logger: Logger,
-    config: NetworkConfig,
+    config: { readonly config: NetworkConfig; readonly height: number },
+    transportConfig: NetworkConfig,
   ) {
-    this.configInForce = config;
-    this.membersFor = config;
-    this.membersVerifier = new MembershipVerifier(config);
+    this.configInForce = config.config;
+    this.configSince = config.height;
+    this.transportConfig = transportConfig;
+    this.membersFor = config.config;
+    this.membersVerifier = new MembershipVerifier(config.config);
     this.delivery = new DeliveryServer(
       store,
       (to, body) => this.send(to, Channel.node, body),
@@ -138,7 +146,10 @@ export class ChainNode {
     const log = options.logger;
     const networkDir = dirname(options.networkFile);
     const network = await loadNetworkFile(options.networkFile);
-    const identity = await readNodeIdentity(networkDir, network.config, options.name);
+    // The newest configuration the directory knows (genesis plus recorded updates): a node
+    // added after genesis finds itself there, and the members to connect to.
+    const known = await loadLatestConfig(networkDir, network.config);
+    const identity = await readNodeIdentity(networkDir, known, options.name);
     const key = SigningKey.fromPem(identity.keyPem);
     const database = await openDatabase({
       dir: options.dataDir ?? join(networkDir, 'data', identity.entry.name),
@@ -156,7 +167,10 @@ export class ChainNode {
         worldState: identity.role === 'peer',
       });
       const head = await ChainNode.initialiseChain(store, network, options.verifyOnStart ?? true, log);
-      const config = (await store.latestConfig())?.config ?? network.config;
+      const config = (await store.latestConfig()) ?? { config: network.config, height: 0 };
+      // The chain's configuration governs validation and consensus; a newer one from the
+      // directory only tells the transport whom to connect to until the chain catches up.
+      const transportConfig = known.sequence > config.config.sequence ? known : config.config;
       const node = new ChainNode(
         identity.entry.name,
         identity.role,
@@ -168,9 +182,10 @@ export class ChainNode {
         undefined,
         log,
         config,
+        transportConfig,
       );
       node.transport = await Transport.start({
-        config,
+        config: transportConfig,
         name: identity.entry.name,
         keyPem: identity.keyPem,
         logger: log.child({ component: 'transport' }),
@@ -252,6 +267,11 @@ export class ChainNode {
     return this.configInForce;
   }
 
+  /** The height of the block that put the configuration in force (0: genesis): the consensus epoch's start. */
+  get configHeight(): number {
+    return this.configSince;
+  }
+
   /**
    * Certificate checks against the configuration in force. One verifier per configuration, so
    * its cache of verified certificates is shared by every role and never outlives a change.
@@ -312,7 +332,11 @@ export class ChainNode {
     });
     if (nextConfig !== undefined && nextConfig.sequence !== this.configInForce.sequence) {
       this.configInForce = nextConfig;
-      this.transport?.updateConfig(nextConfig);
+      this.configSince = block.header.height;
+      if (nextConfig.sequence >= this.transportConfig.sequence) {
+        this.transportConfig = nextConfig;
+        this.transport?.updateConfig(nextConfig);
+      }
       this.logger.info(
         { sequence: nextConfig.sequence, height: block.header.height },
         'configuration changed',
@@ -378,7 +402,8 @@ export class ChainNode {
     }
     switch (message.type) {
       case 'status': {
-        const member = [...this.configInForce.orderers, ...this.configInForce.peers].find(
+        // The transport's configuration: a joining node's chain does not name the others yet.
+        const member = [...this.transportConfig.orderers, ...this.transportConfig.peers].find(
           (m) => m.name === from.name,
         );
         const problem =

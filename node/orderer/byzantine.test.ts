@@ -362,6 +362,7 @@ class Cluster {
           orderers: ORDERERS,
           params: PARAMS,
           tickMs: TICK_MS,
+          epochStart: 0,
           crypto: fakeCrypto(name),
           validateBlock: () => null,
           validateEnvelope: () => null,

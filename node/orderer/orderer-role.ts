@@ -8,13 +8,17 @@ import {
   type Ready,
   type RestoreState,
 } from '../consensus/index.js';
+import { checkCommitCertificate } from '../consensus/index.js';
+import { configAfter } from '../config/index.js';
 import type { ChainNode } from '../node/index.js';
 import { Channel, DELIVER_BLOCKS_MAX } from '../node/index.js';
 import {
   canonicalBytes,
   envelopeDigest,
   ValidationCode,
+  votingOrderers,
   type Block,
+  type CommitCertificate,
   type Envelope,
   type NodeName,
 } from '../protocol/index.js';
@@ -40,6 +44,18 @@ class FatalStoreError extends Error {
 
 /** Prune persisted votes of final heights every this many blocks. */
 const PRUNE_EVERY_BLOCKS = 64;
+/** Consensus messages kept to replay into the next epoch's core (some may be for its first heights). */
+const EPOCH_REPLAY_MESSAGES_MAX = 512;
+/** How often a learner asks for blocks it lacks, and how long it waits for an answer before asking another orderer. */
+const FOLLOW_INTERVAL_MS = 100;
+const FOLLOW_ANSWER_MS = 2_000;
+
+/**
+ * What this orderer is in the configuration in force: a voting member (runs the consensus
+ * core), a learner (follows the chain until promoted), or not a member at all (never added, or
+ * removed: it orders nothing and the others refuse its links).
+ */
+export type OrdererMembership = 'voting' | 'learner' | 'not-member';
 
 /**
  * The orderer process around the pure consensus core: it turns transport messages, client
@@ -67,37 +83,77 @@ export class OrdererRole {
   /** Test-only: lies about what the core sends (byzantine.ts; undefined in any real network). */
   private byzantine: ByzantineBehaviour | undefined;
 
-  private readonly core: ConsensusCore;
+  /** The consensus core of the current epoch; undefined while this orderer does not vote. */
+  private core: ConsensusCore | undefined;
+  private membershipNow: OrdererMembership = 'not-member';
+  /** Recent consensus messages, replayed into the next epoch's core when an epoch ends. */
+  private readonly recentMessages: { from: NodeName; bytes: Buffer }[] = [];
+  /** A learner's outstanding block request: whom, and when. */
+  private following: { from: string; atMs: number } | undefined;
+  private lastFollowMs = 0;
   /** Merkle leaf of each recently admitted envelope -> when (ms), oldest first; see admit(). */
   private readonly admitted = new Map<string, number>();
   private admittedUnder = -1;
 
   private constructor(
     readonly node: ChainNode,
-    tickMs: number,
-    restore: RestoreState,
+    private readonly tickMs: number,
   ) {
     this.lastPruned = node.chainHead.height;
+  }
+
+  /**
+   * Starts the core of the epoch the configuration in force began (at node.configHeight), if
+   * this orderer votes in it; otherwise follows the chain as a learner or stays idle.
+   */
+  private startEpoch(restore: RestoreState): ConsensusCore | undefined {
+    const node = this.node;
     const config = node.config;
-    this.core = new ConsensusCore(
-      {
-        self: node.name,
-        orderers: config.orderers.map((o) => o.name),
-        params: config.consensus,
-        tickMs,
-        crypto: {
-          sign: (domain, bytes) => node.key.sign(domain, bytes),
-          verify: (signer, domain, bytes, signature) => {
-            const member = node.config.orderers.find((o) => o.name === signer);
-            return member !== undefined && node.keys.get(member.cert).verify(domain, bytes, signature);
-          },
+    const self = config.orderers.find((o) => o.name === node.name);
+    const membership: OrdererMembership =
+      self === undefined ? 'not-member' : self.learner === true ? 'learner' : 'voting';
+    if (membership !== this.membershipNow || this.core !== undefined) {
+      node.logger.info(
+        {
+          membership,
+          epochStart: node.configHeight,
+          sequence: config.sequence,
+          votingOrderers: votingOrderers(config.orderers).length,
         },
-        validateEnvelope: (envelope) => this.admit(envelope),
-        validateBlock: (block, prev) =>
-          blockProblem(block, prev, (envelope) => this.admit(envelope), Date.now()),
-      },
-      restore,
-    );
+        membership === 'voting'
+          ? 'ordering in this configuration'
+          : membership === 'learner'
+            ? 'following the chain as a learner (not voting)'
+            : 'not an orderer of this configuration: ordering nothing',
+      );
+    }
+    this.membershipNow = membership;
+    this.logged = undefined;
+    this.core =
+      membership !== 'voting'
+        ? undefined
+        : new ConsensusCore(
+            {
+              self: node.name,
+              orderers: votingOrderers(config.orderers).map((o) => o.name),
+              epochStart: node.configHeight,
+              params: config.consensus,
+              tickMs: this.tickMs,
+              crypto: {
+                sign: (domain, bytes) => node.key.sign(domain, bytes),
+                // The core verifies against the membership it was started with.
+                verify: (signer, domain, bytes, signature) => {
+                  const member = config.orderers.find((o) => o.name === signer);
+                  return member !== undefined && node.keys.get(member.cert).verify(domain, bytes, signature);
+                },
+              },
+              validateEnvelope: (envelope) => this.admit(envelope),
+              validateBlock: (block, prev) =>
+                blockProblem(block, prev, (envelope) => this.admit(envelope), Date.now()),
+            },
+            restore,
+          );
+    return this.core;
   }
 
   static async attach(
@@ -112,7 +168,8 @@ export class OrdererRole {
       (bytes) => JSON.parse(bytes.toString('utf8')) as PersistRecord,
     );
     const recentTxIds = await node.store.recentTxIds(RECENT_FINAL_TXIDS_MAX);
-    const role = new OrdererRole(node, tickMs, {
+    const role = new OrdererRole(node, tickMs);
+    role.startEpoch({
       head: { block: head.block, certificate: head.commitCertificate },
       records,
       recentTxIds,
@@ -123,12 +180,19 @@ export class OrdererRole {
     role.enqueue({ type: 'tick', nowMs: Date.now() });
     node.addHandlers({
       onConsensus: (from, body) => {
-        if (from.role === 'orderer') role.enqueue({ type: 'message', from: from.name, bytes: body });
+        if (from.role !== 'orderer') return;
+        role.recentMessages.push({ from: from.name, bytes: body });
+        if (role.recentMessages.length > EPOCH_REPLAY_MESSAGES_MAX) role.recentMessages.shift();
+        role.enqueue({ type: 'message', from: from.name, bytes: body });
       },
       onRequest: (_from, message) => {
         if (message.type === 'submit') role.enqueue({ type: 'request', envelope: message.envelope });
       },
       onBlock: (from, block, certificate) => {
+        if (role.core === undefined) {
+          if (certificate !== null && from.name === role.following?.from) role.follow(block, certificate);
+          return;
+        }
         if (from.name === role.fetchingFrom && certificate !== null) {
           role.fetchAnswered = true;
           role.fetchUnhelpful.delete(from.name);
@@ -146,8 +210,13 @@ export class OrdererRole {
     return role;
   }
 
-  metrics(): ConsensusMetrics {
-    return this.core.metrics();
+  /** The core's metrics; undefined while this orderer does not vote (see membership). */
+  metrics(): ConsensusMetrics | undefined {
+    return this.core?.metrics();
+  }
+
+  get membership(): OrdererMembership {
+    return this.membershipNow;
   }
 
   stop(): void {
@@ -183,6 +252,11 @@ export class OrdererRole {
 
   private enqueue(event: ConsensusEvent): void {
     if (this.stopped) return;
+    if (this.core === undefined) {
+      // Not voting: only the clock matters (a learner asks for the blocks it lacks).
+      if (event.type === 'tick') this.followTick();
+      return;
+    }
     this.queue.push(event);
     if (!this.draining) void this.drain();
   }
@@ -191,10 +265,24 @@ export class OrdererRole {
     this.draining = true;
     try {
       while (this.queue.length > 0 && !this.stopped) {
+        const core = this.core;
+        if (core === undefined) {
+          this.queue.length = 0;
+          break;
+        }
         const events = this.queue.splice(0, EVENTS_PER_BATCH_MAX);
-        const readies = events.map((e) => this.core.step(e));
+        const readies: Ready[] = [];
+        for (const [i, event] of events.entries()) {
+          readies.push(core.step(event));
+          if (core.ended) {
+            // The rest belongs to the next epoch's core.
+            this.queue.unshift(...events.slice(i + 1));
+            break;
+          }
+        }
         this.logViewTransition();
         await this.handle(merge(readies));
+        if (core.ended) await this.nextEpoch(core);
       }
     } catch (e) {
       // A failed persist or commit leaves us unable to keep our promises: stop voting at once.
@@ -228,7 +316,102 @@ export class OrdererRole {
     }
   }
 
+  /**
+   * The epoch's config block is final: once it is stored (the node then holds the new
+   * configuration), start the next epoch's core from it, hand it the requests still waiting and
+   * the consensus messages that may already be for its first heights.
+   */
+  private async nextEpoch(ended: ConsensusCore): Promise<void> {
+    await this.committing;
+    if (this.stopped) return;
+    const head = await this.node.store.getBlock(this.node.chainHead.height);
+    if (head === null || head.commitCertificate === null) {
+      throw new FatalStoreError(`the config block ${this.node.chainHead.height} is not stored`);
+    }
+    const recentTxIds = await this.node.store.recentTxIds(RECENT_FINAL_TXIDS_MAX);
+    this.startEpoch({
+      head: { block: head.block, certificate: head.commitCertificate },
+      records: [],
+      recentTxIds,
+    });
+    if (this.core === undefined) return;
+    const replay: ConsensusEvent[] = [
+      { type: 'tick', nowMs: Date.now() },
+      ...ended.pendingRequests().map((envelope): ConsensusEvent => ({ type: 'request', envelope })),
+      ...this.recentMessages.map((m): ConsensusEvent => ({ type: 'message', from: m.from, bytes: m.bytes })),
+    ];
+    this.queue.unshift(...replay);
+  }
+
+  /** A learner (or a non-member) asks the most advanced orderer for the blocks it lacks. */
+  private followTick(): void {
+    const now = Date.now();
+    // A node not (yet) in the configuration of its head follows too: it is joining, and what it
+    // reaches will name it (a removed one finds nobody willing to talk to it).
+    if (now - this.lastFollowMs < FOLLOW_INTERVAL_MS) return;
+    if (this.following !== undefined && now - this.following.atMs < FOLLOW_ANSWER_MS) return;
+    this.lastFollowMs = now;
+    const height = this.node.chainHead.height;
+    const candidates = this.node
+      .connectedPeers()
+      .filter((p) => p.role === 'orderer')
+      .map((p) => p.name as string);
+    const statuses = this.node.peerStatuses();
+    // Someone who did not answer last time goes to the back of the line.
+    const previous = this.following?.from;
+    const best = candidates
+      .filter((name) => (statuses.get(name)?.height ?? 0) > height)
+      .sort(
+        (a, b) =>
+          Number(a === previous) - Number(b === previous) ||
+          (statuses.get(b)?.height ?? 0) - (statuses.get(a)?.height ?? 0),
+      )[0];
+    this.following = undefined;
+    if (best === undefined) return;
+    this.following = { from: best, atMs: now };
+    this.node.requestBlocks(best, height + 1, DELIVER_BLOCKS_MAX);
+  }
+
+  /**
+   * A learner checks a delivered block like a peer does (it extends the head, and a quorum of
+   * the configuration in force signed it) and stores it; a config block may promote it.
+   */
+  private follow(block: Block, certificate: CommitCertificate): void {
+    this.committing = this.committing.then(async () => {
+      if (this.core !== undefined || this.stopped) return;
+      const head = this.node.chainHead;
+      if (block.header.height !== head.height + 1) return;
+      if (this.following !== undefined) this.following.atMs = Date.now();
+      const problem =
+        block.header.prevHash !== head.hash
+          ? `block ${block.header.height} does not link to our head`
+          : checkCommitCertificate(certificate, block.header, this.node.config.orderers, this.node.keys);
+      if (problem !== null) {
+        this.node.logger.warn({ from: this.following?.from, problem }, 'refused a delivered block');
+        this.following = undefined;
+        return;
+      }
+      await this.storeFinal(block, certificate);
+      if (this.node.configHeight === block.header.height) {
+        const core = this.startEpoch({
+          head: { block, certificate },
+          records: [],
+          recentTxIds: await this.node.store.recentTxIds(RECENT_FINAL_TXIDS_MAX),
+        });
+        if (core !== undefined) {
+          this.following = undefined;
+          this.enqueue({ type: 'tick', nowMs: Date.now() });
+        }
+      }
+    });
+    this.committing = this.committing.catch((e: unknown) => {
+      this.node.logger.fatal({ err: e }, 'orderer failed to store a final block; stopping');
+      this.stop();
+    });
+  }
+
   private logViewTransition(): void {
+    if (this.core === undefined) return;
     const { view, status, height, leader, lastViewChange } = this.core.metrics();
     if (this.logged?.view === view && this.logged.status === status) return;
     if (this.logged !== undefined) {
@@ -259,20 +442,7 @@ export class OrdererRole {
     // order) so consensus keeps voting meanwhile. Votes, above, are the only thing sending waits for.
     for (const { block, certificate } of ready.commit) {
       this.committing = this.committing.then(async () => {
-        const height = block.header.height;
-        let failedBefore = false;
-        await this.retrying(`store block ${height}`, async () => {
-          // A commit whose answer was lost may have happened: then the store refuses a second
-          // one, and nothing but a restart (which reloads the head) can go on.
-          if (failedBefore) {
-            const stored = await this.node.store.head();
-            if (stored !== null && stored.height >= height) {
-              throw new FatalStoreError(`block ${height} is stored but this process did not see it commit`);
-            }
-          }
-          failedBefore = true;
-          await this.node.commitBlock(block, await this.orderingCodes(block), certificate);
-        });
+        await this.storeFinal(block, certificate);
         const head = this.node.chainHead.height;
         if (head - this.lastPruned >= PRUNE_EVERY_BLOCKS) {
           await this.node.store.pruneConsensusRecords(head);
@@ -287,19 +457,58 @@ export class OrdererRole {
     if (ready.fetch !== null) this.fetch(ready.fetch.fromHeight, ready.fetch.peers);
   }
 
+  /** Stores a final block (retrying database failures), applying the configuration it carries. */
+  private async storeFinal(block: Block, certificate: CommitCertificate): Promise<void> {
+    const height = block.header.height;
+    let failedBefore = false;
+    await this.retrying(`store block ${height}`, async () => {
+      // A commit whose answer was lost may have happened: then the store refuses a second
+      // one, and nothing but a restart (which reloads the head) can go on.
+      if (failedBefore) {
+        const stored = await this.node.store.head();
+        if (stored !== null && stored.height >= height) {
+          throw new FatalStoreError(`block ${height} is stored but this process did not see it commit`);
+        }
+      }
+      failedBefore = true;
+      const update = configAfter(this.node.config, block);
+      if (update !== null && update.problems.length > 0) {
+        // Orderers order only config updates that pass these checks, so this means a faulty
+        // quorum or diverging code: record it as peers would, and keep the configuration.
+        this.node.logger.error(
+          { height, problems: update.problems },
+          'a final block holds an invalid config update',
+        );
+      }
+      await this.node.commitBlock(
+        block,
+        await this.orderingCodes(block, update),
+        certificate,
+        update?.config,
+      );
+    });
+  }
+
   /**
    * An orderer's codes for its own copy: DUPLICATE_TXID for a replay (so the chain stays
-   * storable) and VALID for what it admitted. Peers compute the authoritative codes, with
-   * endorsements and read sets, which orderers do not check (as in Fabric).
+   * storable), BAD_CONFIG_UPDATE for a config update that does not apply, and VALID for what it
+   * admitted. Peers compute the authoritative codes, with endorsements and read sets, which
+   * orderers do not check (as in Fabric).
    */
-  private async orderingCodes(block: Block): Promise<ValidationCode[]> {
+  private async orderingCodes(
+    block: Block,
+    update: ReturnType<typeof configAfter>,
+  ): Promise<ValidationCode[]> {
     const known = await this.node.store.knownTxIds(block.transactions.map((e) => e.payload.txId));
     const seen = new Set<string>();
     return block.transactions.map((e) => {
       const txId = e.payload.txId;
       const duplicate = known.has(txId) || seen.has(txId);
       seen.add(txId);
-      return duplicate ? ValidationCode.DUPLICATE_TXID : ValidationCode.VALID;
+      if (duplicate) return ValidationCode.DUPLICATE_TXID;
+      if (e.payload.type === 'config' && update !== null && update.problems.length > 0)
+        return ValidationCode.BAD_CONFIG_UPDATE;
+      return ValidationCode.VALID;
     });
   }
 

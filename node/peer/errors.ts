@@ -7,6 +7,7 @@ export type PeerErrorCode =
   | 'PEER_ENDORSEMENT_UNAVAILABLE'
   | 'PEER_ENDORSEMENTS_DIVERGE'
   | 'PEER_SUBMIT_FAILED'
+  | 'PEER_BAD_CONFIG_UPDATE'
   | 'PEER_COMMIT_TIMEOUT';
 
 /** Why a proposal was not endorsed or a submission did not complete; `code` is stable. */

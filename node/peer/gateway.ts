@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { approvalProblems, configUpdateProblems } from '../config/index.js';
 import type { ChainNode, NodeMessage } from '../node/index.js';
 import { Channel, encodeEndorse, encodeEndorsed, encodeSubmit } from '../node/index.js';
 import {
   canonicalBytes,
   faultTolerance,
+  votingOrderers,
   policyOrgs,
   policySatisfied,
   proposalTxId,
@@ -66,7 +68,7 @@ export class Gateway {
     const policy = await this.policyFor(proposal.contract);
     const orgs = planOrgs(
       policy,
-      this.node.network.config.orgs.map((o) => o.name),
+      this.node.config.orgs.map((o) => o.name),
       this.myOrg,
     );
     const outcomes = await Promise.all(orgs.map((org) => this.endorsementFrom(org, signed)));
@@ -108,6 +110,21 @@ export class Gateway {
         wait.cancel();
         return { txId, code: known.validationCode, height: known.height, txIndex: known.txIndex };
       }
+      if (envelope.payload.type === 'config') {
+        // Orderers drop a refused transaction without telling anyone: say why here, at once.
+        const config = this.node.config;
+        const at = new Date();
+        const problems = [
+          ...approvalProblems(envelope, config, config.policies.admin, at),
+          ...configUpdateProblems(config, envelope.payload.config, at),
+        ];
+        if (problems.length > 0) {
+          throw new PeerError(
+            'PEER_BAD_CONFIG_UPDATE',
+            `config update refused under the configuration in force (sequence ${config.sequence}): ${problems.join('; ')}`,
+          );
+        }
+      }
       const sent = this.sendToOrderers(txId, encodeSubmit(envelope));
       if (!sent.includes('queued')) {
         throw new PeerError('PEER_SUBMIT_FAILED', `no orderer accepted the transaction (${sent.join(', ')})`);
@@ -126,7 +143,8 @@ export class Gateway {
    * copies of every envelope and every orderer O-1 redundant relays.
    */
   private sendToOrderers(txId: string, body: Buffer): string[] {
-    const orderers = this.node.config.orderers;
+    // Learners do not order (they only follow the chain until promoted).
+    const orderers = votingOrderers(this.node.config.orderers);
     const wanted = faultTolerance(orderers.length) + 1;
     const start = Number.parseInt(txId.slice(0, 8), 16) % orderers.length;
     const results: string[] = [];
@@ -210,7 +228,7 @@ export class Gateway {
   }
 
   private get myOrg(): string {
-    return this.node.network.config.peers.find((p) => p.name === this.node.name)?.org ?? '';
+    return this.node.config.peers.find((p) => p.name === this.node.name)?.org ?? '';
   }
 
   private async policyFor(contract: string): Promise<PolicyExpr> {

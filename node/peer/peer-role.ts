@@ -20,7 +20,8 @@ export class PeerRole {
 
   static async attach(node: ChainNode): Promise<PeerRole> {
     if (node.role !== 'peer') throw new Error(`${node.name} is an ${node.role}, not a peer`);
-    const entry = node.network.config.peers.find((p) => p.name === node.name);
+    const entryNow = () => node.config.peers.find((p) => p.name === node.name);
+    const entry = entryNow();
     if (entry === undefined) throw new Error(`${node.name} is not a peer of the configuration`);
     const runtime = await ContractRuntime.create();
     const cache = new WorldStateCache(node.store);
@@ -29,7 +30,14 @@ export class PeerRole {
       store: node.store,
       cache,
       runtime,
-      self: { identity: { org: entry.org, cert: entry.cert }, key: node.key },
+      // The certificate of the configuration in force: a renewal (same key) is used at once.
+      self: {
+        get identity() {
+          const current = entryNow() ?? entry;
+          return { org: current.org, cert: current.cert };
+        },
+        key: node.key,
+      },
       keys: node.keys,
       current: () => ({ config: node.config, members: node.members }),
     });

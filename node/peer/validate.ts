@@ -1,5 +1,5 @@
 import { CertificateKeyCache } from '../crypto/index.js';
-import { approvalProblems, configProblems } from '../config/index.js';
+import { approvalProblems, configUpdateProblems } from '../config/index.js';
 import {
   canonicalBytes,
   payloadBytes,
@@ -135,12 +135,11 @@ function validateConfig(
   current: NetworkConfig,
   at: Date,
 ): ValidationCode {
-  if (payload.config.sequence !== current.sequence + 1) return ValidationCode.BAD_CONFIG_UPDATE;
-  if (payload.config.networkId !== current.networkId) return ValidationCode.BAD_CONFIG_UPDATE;
-  // Approved under the admin policy in force now, by admins of the current organisations.
+  // Approved under the admin policy in force now, by admins of the current organisations, and
+  // the very checks the orderers made when they ordered it (configUpdateProblems).
   if (approvalProblems(envelope, current, current.policies.admin, at).length > 0)
     return ValidationCode.BAD_CONFIG_UPDATE;
-  if (configProblems(payload.config, at).length > 0) return ValidationCode.BAD_CONFIG_UPDATE;
+  if (configUpdateProblems(current, payload.config, at).length > 0) return ValidationCode.BAD_CONFIG_UPDATE;
   return ValidationCode.VALID;
 }
 

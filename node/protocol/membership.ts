@@ -17,3 +17,8 @@ function assertMembers(orderers: number): void {
   if (!Number.isInteger(orderers) || orderers < 1)
     throw new RangeError(`orderer count must be >= 1, got ${orderers}`);
 }
+
+/** The orderers that vote and count in quorums, in configuration order (learners excluded). */
+export function votingOrderers<E extends { readonly learner?: true }>(orderers: readonly E[]): E[] {
+  return orderers.filter((o) => o.learner !== true);
+}

@@ -171,6 +171,13 @@ export const nodeEntrySchema = z
   })
   .strict();
 
+/**
+ * An orderer entry. A learner (etcd's term) is connected and receives blocks but does not vote
+ * and is not counted in quorums: a new orderer catches up as one, then a second configuration
+ * change promotes it, so a quorum never waits for a node that is still fetching the chain.
+ */
+export const ordererEntrySchema = nodeEntrySchema.extend({ learner: z.literal(true).optional() }).strict();
+
 export const consensusParamsSchema = z
   .object({
     batchTxMax: z.number().int().min(1).max(L.BLOCK_TX_COUNT_MAX),
@@ -190,7 +197,7 @@ export const networkConfigSchema = z
     /** Increases by one with every applied configuration change. */
     sequence: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
     orgs: z.array(organisationSchema).min(1).max(L.ORGS_MAX),
-    orderers: z.array(nodeEntrySchema).min(1).max(L.ORDERERS_MAX),
+    orderers: z.array(ordererEntrySchema).min(1).max(L.ORDERERS_MAX),
     peers: z.array(nodeEntrySchema).max(L.PEERS_MAX),
     policies: z
       .object({ submit: policySchema, deploy: policySchema, admin: policySchema, endorsement: policySchema })
@@ -273,6 +280,7 @@ export type ProposalResponse = z.infer<typeof proposalResponseSchema>;
 export type Endorsement = z.infer<typeof endorsementSchema>;
 export type Organisation = z.infer<typeof organisationSchema>;
 export type NodeEntry = z.infer<typeof nodeEntrySchema>;
+export type OrdererEntry = z.infer<typeof ordererEntrySchema>;
 export type ConsensusParams = z.infer<typeof consensusParamsSchema>;
 export type NetworkConfig = z.infer<typeof networkConfigSchema>;
 export type InvokePayload = z.infer<typeof invokePayloadSchema>;

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { parseIdentity, PkiError, verifyChain } from '../../certs/index.js';
+import { createHash, X509Certificate } from 'node:crypto';
+import { PkiError, verifyChain } from '../../certs/index.js';
 import type { NodeRole, Role } from '../../certs/index.js';
 import type { NetworkConfig, NodeName, OrgName } from '../protocol/index.js';
 import { TransportError } from './errors.js';
@@ -18,7 +18,11 @@ export interface Member extends PeerIdentity {
   readonly host: string;
   readonly port: number;
   readonly certPem: string;
-  /** SHA-256 of the certificate's DER, lower-case hex: the exact certificate, not just its subject. */
+  /**
+   * SHA-256 of the certified public key (SubjectPublicKeyInfo DER), lower-case hex: the member's
+   * key, not just its subject. A renewed certificate for the same key keeps it, so a node that
+   * has not yet applied a renewal still recognises (and is recognised by) the renewed member.
+   */
   readonly fingerprint: string;
 }
 
@@ -41,7 +45,7 @@ export class Membership {
     const add = (role: NodeRole, entry: NetworkConfig['orderers'][number]): void => {
       let fingerprint: string;
       try {
-        fingerprint = parseIdentity(entry.cert).fingerprint;
+        fingerprint = keyFingerprintOf(new X509Certificate(entry.cert).raw);
       } catch (error) {
         throw new TransportError(
           'TRANSPORT_BAD_OPTIONS',
@@ -82,8 +86,10 @@ export function derToPem(der: Buffer): string {
   return `-----BEGIN CERTIFICATE-----\n${base64}${base64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
 }
 
-export function fingerprintOf(der: Buffer): string {
-  return createHash('sha256').update(der).digest('hex');
+/** SHA-256 of the public key a DER certificate certifies (see Member.fingerprint). */
+export function keyFingerprintOf(certDer: Buffer): string {
+  const spki = new X509Certificate(certDer).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('hex');
 }
 
 /**
@@ -113,7 +119,7 @@ export function authorizeInbound(
       'TRANSPORT_NOT_MEMBER',
       member === undefined
         ? `"${identity.name}" of ${identity.org} is not a member of network "${membership.networkId}"`
-        : `"${identity.name}" presented a certificate other than the one the configuration lists for it`,
+        : `"${identity.name}" presented a certificate for a key other than the one the configuration lists for it`,
     );
   }
   if (member.org !== identity.org || member.role !== identity.role) {
@@ -162,7 +168,7 @@ function verifiedIdentity(
   }
   try {
     const identity = verifyChain(derToPem(certDer), membership.caCerts, { at });
-    return { identity, fingerprint: fingerprintOf(certDer) };
+    return { identity, fingerprint: keyFingerprintOf(certDer) };
   } catch (error) {
     if (error instanceof PkiError) {
       throw new TransportError(pkiCode(error), `certificate refused: ${error.message}`, { cause: error });

@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
@@ -152,7 +153,7 @@ export class Transport {
   private readonly limits: TransportLimits;
   private readonly allow: LinkPolicy;
   private readonly name: NodeName;
-  private readonly certPem: string;
+  private certPem: string;
   private membership: Membership;
   private readonly links = new Map<string, Link>();
   private readonly connections = new Set<Connection>();
@@ -252,8 +253,15 @@ export class Transport {
     }
     const next = Membership.fromConfig(config);
     this.membership = next;
+    const newCert = next.get(this.name)?.certPem;
+    // A renewed certificate for our own key (same key pair, new validity): present it from now
+    // on. Links stay up: members are recognised by their key, which a renewal keeps.
+    if (newCert !== undefined && newCert !== this.certPem && samePublicKey(newCert, this.options.keyPem)) {
+      this.certPem = newCert;
+      this.logger.info({ node: this.name }, "adopted this node's renewed certificate");
+    }
     this.server.setSecureContext(this.tlsContextOptions());
-    const selfStays = next.get(this.name)?.certPem === this.certPem;
+    const selfStays = newCert === this.certPem;
     if (!selfStays) {
       this.logger.warn(
         { node: this.name },
@@ -661,4 +669,16 @@ function remoteOf(socket: Socket): string {
 function isTlsFailure(error: Error): boolean {
   const code = (error as { code?: unknown }).code;
   return typeof code === 'string' && (code.startsWith('ERR_SSL') || /CERT|VERIFY|ISSUER/.test(code));
+}
+
+/** Whether a certificate certifies the public half of a private key. */
+function samePublicKey(certPem: string, keyPem: string): boolean {
+  try {
+    const fromCert = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
+    const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+    return fromCert.equals(fromKey);
+  } catch {
+    // An unparsable certificate is no renewal of ours (the configuration check refuses it anyway).
+    return false;
+  }
 }

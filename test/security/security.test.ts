@@ -295,7 +295,7 @@ describe('permissions come from the signed configuration', () => {
         ],
       };
       const envelope: Envelope = signTransaction(creator, proposal, payload);
-      const refusedBefore = net.orderer().metrics().rejected['invalid-request'];
+      const refusedBefore = net.orderer().metrics()?.rejected['invalid-request'] ?? 0;
       const submitted = errorOf(net.client(PEER, net.user(org, 'client')).submitEnvelope(envelope, 300));
       await eventually(
         () =>
@@ -316,7 +316,7 @@ describe('permissions come from the signed configuration', () => {
         15_000,
         `the orderer to refuse ${txId}: ${problem}`,
       );
-      expect(net.orderer().metrics().rejected['invalid-request']).toBe(refusedBefore + 1);
+      expect(net.orderer().metrics()?.rejected['invalid-request']).toBe(refusedBefore + 1);
       expect(await submitted).toMatchObject({ status: 504, code: 'PEER_COMMIT_TIMEOUT' });
       expect(await net.peer().node.store.getTransaction(txId)).toBeNull();
       expect(await net.orderer().node.store.getTransaction(txId)).toBeNull();

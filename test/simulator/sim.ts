@@ -154,6 +154,7 @@ export class Simulation {
         orderers: this.names,
         params: this.params,
         tickMs: TICK_MS,
+        epochStart: 0,
         crypto: node.crypto,
         validateBlock: () => null,
         validateEnvelope: () => null,
