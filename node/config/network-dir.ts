@@ -158,8 +158,7 @@ export async function loadLatestConfig(
   at = new Date(),
 ): Promise<NetworkConfig> {
   const updatesDir = join(dir, CONFIG_UPDATES_DIR);
-  if (!existsSync(updatesDir)) return genesis;
-  const files = (await readdir(updatesDir))
+  const files = (existsSync(updatesDir) ? await readdir(updatesDir) : [])
     .map((name) => ({ name, match: UPDATE_FILE.exec(name) }))
     .filter((f): f is { name: string; match: RegExpExecArray } => f.match !== null)
     .map((f) => ({ name: f.name, sequence: Number(f.match[1]) }))

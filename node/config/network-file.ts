@@ -115,10 +115,15 @@ export async function loadNetworkFile(path: string, options: { at?: Date } = {})
     if (cause instanceof ConfigError) throw cause;
     throw new ConfigError('CONFIG_READ', `cannot read ${path}: ${(cause as Error).message}`, [], { cause });
   }
-  return parseNetworkFile(text, path, options.at ?? new Date());
+  return parseNetworkFile(text, path, options.at);
 }
 
-export function parseNetworkFile(text: string, path: string, at: Date): LoadedNetwork {
+/**
+ * `at` defaults to the genesis' own creation time: the genesis must have been valid when it was
+ * made. Whether the configuration in force now (genesis plus updates, whose certificates are
+ * renewed over time) is valid now is loadLatestConfig's check.
+ */
+export function parseNetworkFile(text: string, path: string, atOrCreation?: Date): LoadedNetwork {
   let raw: unknown;
   try {
     raw = YAML.parse(text, { maxAliasCount: YAML_ALIASES_MAX, prettyErrors: true, uniqueKeys: true });
@@ -144,6 +149,7 @@ export function parseNetworkFile(text: string, path: string, at: Date): LoadedNe
     if (!(cause instanceof ProtocolError)) throw cause;
     throw new ConfigError('CONFIG_SCHEMA', `${path}: ${cause.message}`, [], { cause });
   }
+  const at = atOrCreation ?? new Date(file.createdAtMs);
   const genesis = genesisFromNetworkFile(file);
   const envelope = genesis.transactions[0] as Envelope;
   const problems = [

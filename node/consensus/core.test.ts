@@ -523,6 +523,152 @@ describe('ConsensusCore, bad input is counted, never thrown', () => {
   });
 });
 
+describe('ConsensusCore, reconfiguration epochs', () => {
+  const configEnvelope = (): Envelope => genesis.transactions[0]!;
+
+  it('orders a config transaction alone and ends the epoch when it commits', () => {
+    const cluster = new Cluster(names(4));
+    // Requests held by a follower (relayed on its next tick), the config update sent to the leader.
+    cluster.step('orderer1' as NodeName, { type: 'request', envelope: envelopes[0]! });
+    cluster.step('orderer1' as NodeName, { type: 'request', envelope: envelopes[1]! });
+    cluster.step('orderer0' as NodeName, { type: 'request', envelope: configEnvelope() });
+    cluster.tick(20);
+    for (const name of cluster.orderers) {
+      const commits = cluster.commits.get(name)!;
+      expect(commits.map((c) => c.block.transactions.map((e) => e.payload.type))).toEqual([['config']]);
+      const core = cluster.core(name);
+      expect(core.ended).toBe(true);
+      // An ended core takes no more events: they are the next epoch's core's.
+      expect(core.step({ type: 'request', envelope: envelopes[4]! })).toEqual({
+        persist: [],
+        send: [],
+        commit: [],
+        fetch: null,
+      });
+    }
+    // What was waiting is handed over, not lost.
+    expect(
+      cluster
+        .core('orderer1' as NodeName)
+        .pendingRequests()
+        .map((e) => e.payload.txId),
+    ).toEqual([envelopes[0]!.payload.txId, envelopes[1]!.payload.txId]);
+  });
+
+  it('proposes nothing above its own config block while it is in flight', () => {
+    const orderers = names(4);
+    const leader = makeCore(orderers[0]!, orderers);
+    const first = leader.step({ type: 'request', envelope: configEnvelope() });
+    expect(first.send.map((s) => s.message.type)).toEqual(['pre-prepare', 'prepare']);
+    const second = leader.step({ type: 'request', envelope: envelopes[0]! });
+    const third = leader.step({ type: 'request', envelope: envelopes[1]! });
+    // A full batch waits: the next epoch's leader proposes it.
+    expect([...second.send, ...third.send].map((s) => s.message.type)).toEqual([]);
+    expect(leader.metrics().poolTxs).toBe(3);
+  });
+
+  it('refuses a block that holds a config transaction with others', () => {
+    const orderers = names(4);
+    const follower = makeCore(orderers[1]!, orderers);
+    const block = buildBlock({
+      height: 1,
+      prevHash: blockHash(genesis.header),
+      transactions: [envelopes[0]!, configEnvelope()],
+      timestampMs: genesis.header.timestampMs,
+      proposer: orderers[0]!,
+    });
+    const ready = follower.step({
+      type: 'decoded-message',
+      from: orderers[0]!,
+      message: prePrepare(orderers[0]!, 0, block),
+    });
+    expect(follower.metrics().rejected['invalid-proposal']).toBe(1);
+    expect(ready.send.map((s) => s.message.type)).not.toContain('prepare');
+  });
+
+  it('does not prepare a block proposed above a config block in flight', () => {
+    const orderers = names(4);
+    const follower = makeCore(orderers[1]!, orderers);
+    const config = buildBlock({
+      height: 1,
+      prevHash: blockHash(genesis.header),
+      transactions: [configEnvelope()],
+      timestampMs: genesis.header.timestampMs,
+      proposer: orderers[0]!,
+    });
+    const above = buildBlock({
+      height: 2,
+      prevHash: blockHash(config.header),
+      transactions: [envelopes[0]!],
+      timestampMs: genesis.header.timestampMs,
+      proposer: orderers[0]!,
+    });
+    const first = follower.step({
+      type: 'decoded-message',
+      from: orderers[0]!,
+      message: prePrepare(orderers[0]!, 0, config),
+    });
+    expect(first.persist).toEqual([
+      { kind: 'prepare', view: 0, height: 1, blockHash: blockHash(config.header) },
+    ]);
+    const second = follower.step({
+      type: 'decoded-message',
+      from: orderers[0]!,
+      message: prePrepare(orderers[0]!, 0, above),
+    });
+    expect(second.persist).toEqual([]);
+    expect(second.send).toEqual([]);
+  });
+
+  it('starts the next epoch at view 0 whatever views an earlier epoch persisted, and ignores its stale view changes', () => {
+    const orderers = names(4);
+    const me = orderers[1]!;
+    const config = buildBlock({
+      height: 1,
+      prevHash: blockHash(genesis.header),
+      transactions: [configEnvelope()],
+      timestampMs: genesis.header.timestampMs,
+      proposer: orderers[0]!,
+    });
+    const hash = blockHash(config.header);
+    const certificate: CommitCertificate = {
+      version: PROTOCOL_VERSION,
+      height: 1,
+      blockHash: hash,
+      view: 0,
+      signatures: orderers.slice(0, 3).map((signer) => ({
+        signer,
+        signature: fakeCrypto(signer).sign(
+          SigningDomain.commitVote,
+          commitVoteBytes({ height: 1, blockHash: hash, view: 0 }),
+        ),
+      })),
+    };
+    const core = new ConsensusCore(
+      {
+        self: me,
+        orderers,
+        params: PARAMS,
+        tickMs: TICK_MS,
+        epochStart: 1,
+        crypto: fakeCrypto(me),
+        validateBlock: () => null,
+        validateEnvelope: () => null,
+      },
+      {
+        head: { block: config, certificate },
+        // View 5 of the previous epoch (genesis' epoch 0) means nothing here.
+        records: [{ kind: 'view', view: 5, entered: true, epoch: 0 }],
+        recentTxIds: [],
+      },
+    );
+    expect(core.metrics()).toMatchObject({ view: 0, status: 'normal', height: 1 });
+    // A SUSPECT from an orderer still in the previous epoch (its head below this epoch's start).
+    core.step({ type: 'decoded-message', from: orderers[2]!, message: suspect(orderers[2]!, 1) });
+    expect(core.metrics().rejected['stale-epoch']).toBe(1);
+  });
+});
+
 describe('consensus messages', () => {
   const from = 'orderer1' as NodeName;
 
