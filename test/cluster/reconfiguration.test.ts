@@ -276,7 +276,11 @@ describe('live reconfiguration of a 4-orderer network under load', () => {
       const removed = await reconfigure([{ op: 'remove-node', name }]);
       expect(removed.outcome.code).toBe(ValidationCode.VALID);
       await applied(removed.config.sequence);
-      await eventually(() => net.orderers.get(name)!.membership === 'not-member', 10_000, `${name} out`);
+      const gone = net.orderers.get(name)!;
+      await eventually(() => gone.membership === 'not-member', 10_000, `${name} out`);
+      // Disconnected, and refused when it dials again (its reconnects keep failing).
+      await eventually(() => gone.node.connectedPeers().length === 0, 10_000, `${name} disconnected`);
+      expect(gone.metrics()).toBeUndefined();
       await net.stopNode(name);
       await load().progressed(5);
     }
