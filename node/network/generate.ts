@@ -1,13 +1,9 @@
 import { createOrgCa, issueNodeCert, issueUserCert, type CertificateWithKey } from '../../certs/index.js';
-import { SigningKey } from '../crypto/index.js';
+import { approveConfig, configEnvelope } from '../config/update.js';
 import {
   buildGenesisBlock,
-  canonicalBytes,
-  configTxId,
   PROTOCOL_VERSION,
-  SigningDomain,
   type Block,
-  type ConfigPayload,
   type ConsensusParams,
   type Envelope,
   type NetworkConfig,
@@ -228,21 +224,6 @@ export async function generateNetwork(options: GenerateNetworkOptions = {}): Pro
 export function signConfig(config: NetworkConfig, admins: readonly GeneratedUser[]): Envelope {
   const submitter = admins[0];
   if (submitter === undefined) throw new RangeError('a configuration needs at least one admin approval');
-  const configBytes = canonicalBytes(config);
-  const creator = { org: submitter.org, cert: submitter.certPem };
-  const payload: ConfigPayload = {
-    version: PROTOCOL_VERSION,
-    type: 'config',
-    txId: configTxId(creator, config),
-    creator,
-    config,
-    approvals: admins.map((a) => ({
-      signer: { org: a.org, cert: a.certPem },
-      signature: SigningKey.fromPem(a.keyPem).sign(SigningDomain.configApproval, configBytes),
-    })),
-  };
-  return {
-    payload,
-    signature: SigningKey.fromPem(submitter.keyPem).sign(SigningDomain.envelope, canonicalBytes(payload)),
-  };
+  const approvals = admins.map((a) => approveConfig(config, { org: a.org, cert: a.certPem }, a.keyPem));
+  return configEnvelope(config, approvals, { org: submitter.org, cert: submitter.certPem }, submitter.keyPem);
 }
