@@ -41,6 +41,7 @@ import {
   canonicalString,
   envelopeSchema,
   parseWith,
+  quorumSize,
   votingOrderers,
   type ConfigPayload,
   type Envelope,
@@ -55,7 +56,7 @@ import {
   type SubmitOutcome,
 } from './ledger-admin.js';
 import { fetchNodeStatus } from './node-status.js';
-import { CATCH_UP_MARGIN_BLOCKS, membershipDiffers, nextStep, quorum } from './reconfigure.js';
+import { CATCH_UP_MARGIN_BLOCKS, membershipDiffers, nextStep } from './reconfigure.js';
 import {
   addressesFor,
   names,
@@ -855,10 +856,10 @@ export class Reconciler {
       if (Date.parse(pod.metadata.creationTimestamp) >= secretAt) continue;
       if (voting.includes(entry.name)) {
         const others = voting.filter((n) => n !== entry.name && ready.has(n)).length;
-        if (others < quorum(voting.length))
+        if (others < quorumSize(voting.length))
           return wait(
             entry.name,
-            `restart waits: ${others} other voting orderer(s) ready, the quorum is ${quorum(voting.length)}`,
+            `restart waits: ${others} other voting orderer(s) ready, the quorum is ${quorumSize(voting.length)}`,
           );
       }
       if (pods.some((p) => p.metadata.name !== entry.name && !ready.has(p.metadata.name)))

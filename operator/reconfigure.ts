@@ -1,4 +1,4 @@
-import { votingOrderers, type NetworkConfig } from '../node/protocol/index.js';
+import { quorumSize, votingOrderers, type NetworkConfig } from '../node/protocol/index.js';
 import { names, type NodeRole } from './plan.js';
 
 /*
@@ -44,11 +44,6 @@ export interface ReconfigInput {
   /** Heights of the nodes that answered (name -> height). */
   readonly heights: ReadonlyMap<string, number>;
   readonly catchUpMargin?: number;
-}
-
-/** Votes needed to order with n voting orderers (PBFT: n - f, f = floor((n - 1) / 3)). */
-export function quorum(n: number): number {
-  return n - Math.floor((n - 1) / 3);
 }
 
 /** The round-robin orderer name at `index` (as planNetwork places them). */
@@ -107,11 +102,11 @@ export function nextStep(input: ReconfigInput): ReconfigStep {
         reason: `catching up: height ${height} of ${networkHeight}`,
       };
     // Promotion grows the quorum: only if the ready voters plus the learner reach it.
-    if (readyVoting() + 1 < quorum(voting.length + 1))
+    if (readyVoting() + 1 < quorumSize(voting.length + 1))
       return {
         kind: 'wait',
         node: learner,
-        reason: `only ${readyVoting()} voting orderer(s) ready; promoting needs ${quorum(voting.length + 1) - 1}`,
+        reason: `only ${readyVoting()} voting orderer(s) ready; promoting needs ${quorumSize(voting.length + 1) - 1}`,
       };
     return { kind: 'submit', op: 'promote-orderer', node: learner, role: 'orderer', org: orgOf(learner) };
   }
@@ -134,11 +129,11 @@ export function nextStep(input: ReconfigInput): ReconfigStep {
       (a, b) => ordererIndexOf(network, orgs, b) - ordererIndexOf(network, orgs, a),
     )[0] as string;
     // The others must still make a quorum of the smaller membership.
-    if (readyVoting(victim) < quorum(voting.length - 1))
+    if (readyVoting(victim) < quorumSize(voting.length - 1))
       return {
         kind: 'wait',
         node: victim,
-        reason: `only ${readyVoting(victim)} other voting orderer(s) ready; removing needs ${quorum(voting.length - 1)}`,
+        reason: `only ${readyVoting(victim)} other voting orderer(s) ready; removing needs ${quorumSize(voting.length - 1)}`,
       };
     return { kind: 'submit', op: 'remove-node', node: victim, role: 'orderer', org: orgOf(victim) };
   }
