@@ -112,11 +112,11 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
 
   app.get('/status', anyMember, (_req, res) => {
     const consensus = orderer?.metrics();
-    const entry = [...node.config.orderers, ...node.config.peers].find((n) => n.name === node.name);
+    const entry = node.selfEntry;
     res.json({
       name: node.name,
       role: node.role,
-      org: entry?.org,
+      org: entry.org,
       networkId: node.config.networkId,
       height: node.chainHead.height,
       headHash: node.chainHead.hash,
@@ -130,7 +130,7 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
       configSequence: node.config.sequence,
       healthy: true,
       connectedPeers: node.connectedPeers().map((p) => p.name),
-      api: `https://${entry?.host ?? 'localhost'}:${String(entry?.apiPort ?? 0)}`,
+      api: `https://${entry.host}:${String(entry.apiPort)}`,
     });
   });
 
@@ -295,9 +295,9 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
     },
     app,
   );
-  const entry = [...node.config.orderers, ...node.config.peers].find((n) => n.name === node.name);
-  const host = options.host ?? entry?.host ?? '127.0.0.1';
-  const port = options.port ?? entry?.apiPort ?? 0;
+  const entry = node.selfEntry;
+  const host = options.host ?? entry.host;
+  const port = options.port ?? entry.apiPort;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

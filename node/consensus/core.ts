@@ -183,7 +183,19 @@ export class ConsensusCore {
     this.others = orderers.filter((o) => o !== self);
     this.quorum = quorumSize(orderers.length);
     this.f = faultTolerance(orderers.length);
-    this.verifyContext = { orderers, quorum: this.quorum, crypto: options.crypto };
+    this.verifyContext = {
+      orderers,
+      quorum: this.quorum,
+      crypto: options.crypto,
+      epochStart: {
+        height: options.epochStart,
+        hash:
+          options.epochStartHash ??
+          (restore.head.block.header.height === options.epochStart
+            ? hashOf(restore.head.block.header)
+            : undefined),
+      },
+    };
     this.batchTimeoutTicks = Math.max(1, Math.ceil(params.batchTimeoutMs / tickMs));
     this.viewTimeoutTicks = Math.max(2, Math.ceil(params.viewTimeoutMs / tickMs));
     this.window = params.window;
@@ -433,7 +445,9 @@ export class ConsensusCore {
     }
     if (
       (message.type === 'pre-prepare' || message.type === 'prepare' || message.type === 'commit') &&
-      message.view > this.view
+      message.view > this.view &&
+      // Votes at or below the epoch's config block were cast in an earlier epoch's views.
+      message.height > this.epochStart
     ) {
       this.senderViews.set(from, Math.max(this.senderViews.get(from) ?? 0, message.view));
       this.maybeCatchUpView();
@@ -1044,7 +1058,8 @@ export class ConsensusCore {
 
   /** f+1 orderers (this one included) suspecting the leader of our view within a few timeouts: change. */
   private maybeFollowSuspicions(): void {
-    const fresh = SUSPICION_TIMEOUTS * this.viewTimeoutTicks;
+    // Suspicions are repeated once per (backed-off) timeout: they stay fresh as long.
+    const fresh = SUSPICION_TIMEOUTS * this.viewTimeout();
     const views: number[] = [];
     for (const [sender, s] of this.suspicions) {
       if (s.view <= this.view || this.tick - s.tick > fresh) this.suspicions.delete(sender);

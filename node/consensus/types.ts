@@ -37,6 +37,12 @@ export interface ConsensusOptions {
    * the membership that block sets (see docs/CONSENSUS.md, "Reconfiguration").
    */
   readonly epochStart: number;
+  /**
+   * The hash of the block at epochStart (the config block, or genesis). A VIEW-CHANGE whose head
+   * is that block carries a certificate of the previous membership, which this epoch's
+   * membership cannot check: it must name this hash instead.
+   */
+  readonly epochStartHash?: Hash;
   readonly params: ConsensusParams;
   /** How many milliseconds one tick stands for; converts batchTimeoutMs and viewTimeoutMs to ticks. */
   readonly tickMs: number;

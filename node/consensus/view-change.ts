@@ -20,6 +20,8 @@ export interface VerifyContext {
   readonly orderers: readonly NodeName[];
   readonly quorum: number;
   readonly crypto: ConsensusCrypto;
+  /** The block that started this epoch: its certificate is the previous membership's. */
+  readonly epochStart?: { readonly height: number; readonly hash: Hash | undefined };
 }
 
 /** checkCommitCertificate with the injected crypto: a quorum of distinct members' commit votes. */
@@ -61,8 +63,17 @@ export function checkViewChangeBody(vc: ViewChangeBody, ctx: VerifyContext): str
   } else {
     if (vc.head.height !== vc.height)
       return `head certificate is for ${vc.head.height}, message for ${vc.height}`;
-    const problem = checkCertificate(vc.head, ctx);
-    if (problem !== null) return `head certificate: ${problem}`;
+    const start = ctx.epochStart;
+    if (start !== undefined && vc.height < start.height)
+      return `head ${vc.height} below the epoch start ${start.height}`;
+    if (start !== undefined && vc.height === start.height && start.height > 0) {
+      // Signed by the previous membership: it must be the config block we started from.
+      if (start.hash === undefined || vc.head.blockHash !== start.hash)
+        return `head ${vc.height} is not the epoch's config block`;
+    } else {
+      const problem = checkCertificate(vc.head, ctx);
+      if (problem !== null) return `head certificate: ${problem}`;
+    }
   }
   let last = vc.height;
   for (const proof of vc.prepared) {

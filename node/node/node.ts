@@ -22,6 +22,7 @@ import {
   type Block,
   type CommitCertificate,
   type NetworkConfig,
+  type NodeEntry,
   type NodeName,
 } from '../protocol/index.js';
 import {
@@ -265,6 +266,19 @@ export class ChainNode {
   /** The configuration in force for the next block. */
   get config(): NetworkConfig {
     return this.configInForce;
+  }
+
+  /**
+   * This node's entry: in the configuration in force, or (for a node added after the head it
+   * has reached, still catching up) in the newer one its transport uses.
+   */
+  get selfEntry(): NodeEntry {
+    const find = (config: NetworkConfig) =>
+      [...config.orderers, ...config.peers].find((n) => n.name === this.name);
+    const entry = find(this.configInForce) ?? find(this.transportConfig);
+    if (entry === undefined)
+      throw new Error(`${this.name} is in neither the configuration in force nor the newest known`);
+    return entry;
   }
 
   /** The height of the block that put the configuration in force (0: genesis): the consensus epoch's start. */

@@ -13,6 +13,7 @@ import { configAfter } from '../config/index.js';
 import type { ChainNode } from '../node/index.js';
 import { Channel, DELIVER_BLOCKS_MAX } from '../node/index.js';
 import {
+  blockHash,
   canonicalBytes,
   envelopeDigest,
   ValidationCode,
@@ -20,6 +21,7 @@ import {
   type Block,
   type CommitCertificate,
   type Envelope,
+  type Hash,
   type NodeName,
 } from '../protocol/index.js';
 import { blockProblem, envelopeProblem } from './admission.js';
@@ -88,8 +90,8 @@ export class OrdererRole {
   private membershipNow: OrdererMembership = 'not-member';
   /** Recent consensus messages, replayed into the next epoch's core when an epoch ends. */
   private readonly recentMessages: { from: NodeName; bytes: Buffer }[] = [];
-  /** A learner's outstanding block request: whom, and when. */
-  private following: { from: string; atMs: number } | undefined;
+  /** A learner's outstanding block request: whom, when it last heard, and the last height asked for. */
+  private following: { from: string; atMs: number; through: number } | undefined;
   private lastFollowMs = 0;
   /** Merkle leaf of each recently admitted envelope -> when (ms), oldest first; see admit(). */
   private readonly admitted = new Map<string, number>();
@@ -106,7 +108,7 @@ export class OrdererRole {
    * Starts the core of the epoch the configuration in force began (at node.configHeight), if
    * this orderer votes in it; otherwise follows the chain as a learner or stays idle.
    */
-  private startEpoch(restore: RestoreState): ConsensusCore | undefined {
+  private startEpoch(restore: RestoreState, epochStartHash: Hash): ConsensusCore | undefined {
     const node = this.node;
     const config = node.config;
     const self = config.orderers.find((o) => o.name === node.name);
@@ -137,6 +139,7 @@ export class OrdererRole {
               self: node.name,
               orderers: votingOrderers(config.orderers).map((o) => o.name),
               epochStart: node.configHeight,
+              epochStartHash,
               params: config.consensus,
               tickMs: this.tickMs,
               crypto: {
@@ -168,12 +171,18 @@ export class OrdererRole {
       (bytes) => JSON.parse(bytes.toString('utf8')) as PersistRecord,
     );
     const recentTxIds = await node.store.recentTxIds(RECENT_FINAL_TXIDS_MAX);
+    const epochStart = await node.store.getBlock(node.configHeight);
+    if (epochStart === null)
+      throw new Error(`block ${node.configHeight} (the configuration in force) vanished`);
     const role = new OrdererRole(node, tickMs);
-    role.startEpoch({
-      head: { block: head.block, certificate: head.commitCertificate },
-      records,
-      recentTxIds,
-    });
+    role.startEpoch(
+      {
+        head: { block: head.block, certificate: head.commitCertificate },
+        records,
+        recentTxIds,
+      },
+      epochStart.hash,
+    );
     role.byzantine = options.byzantine;
     // The core's clock starts at 0 until its first tick: a PRE-PREPARE handled before that looked
     // "too far in the future" and cost the leader its view (seen after restarts). Tick first.
@@ -329,18 +338,25 @@ export class OrdererRole {
       throw new FatalStoreError(`the config block ${this.node.chainHead.height} is not stored`);
     }
     const recentTxIds = await this.node.store.recentTxIds(RECENT_FINAL_TXIDS_MAX);
-    this.startEpoch({
-      head: { block: head.block, certificate: head.commitCertificate },
-      records: [],
-      recentTxIds,
-    });
+    this.startEpoch(
+      {
+        head: { block: head.block, certificate: head.commitCertificate },
+        records: [],
+        recentTxIds,
+      },
+      head.hash,
+    );
     if (this.core === undefined) return;
-    const replay: ConsensusEvent[] = [
+    this.queue.unshift(...this.epochStartEvents(ended.pendingRequests()));
+  }
+
+  /** What a new epoch's core hears first: the clock, the requests still waiting, recent messages. */
+  private epochStartEvents(pending: readonly Envelope[]): ConsensusEvent[] {
+    return [
       { type: 'tick', nowMs: Date.now() },
-      ...ended.pendingRequests().map((envelope): ConsensusEvent => ({ type: 'request', envelope })),
+      ...pending.map((envelope): ConsensusEvent => ({ type: 'request', envelope })),
       ...this.recentMessages.map((m): ConsensusEvent => ({ type: 'message', from: m.from, bytes: m.bytes })),
     ];
-    this.queue.unshift(...replay);
   }
 
   /** A learner (or a non-member) asks the most advanced orderer for the blocks it lacks. */
@@ -368,7 +384,8 @@ export class OrdererRole {
       )[0];
     this.following = undefined;
     if (best === undefined) return;
-    this.following = { from: best, atMs: now };
+    const sourceHeight = statuses.get(best)?.height ?? height + 1;
+    this.following = { from: best, atMs: now, through: Math.min(height + DELIVER_BLOCKS_MAX, sourceHeight) };
     this.node.requestBlocks(best, height + 1, DELIVER_BLOCKS_MAX);
   }
 
@@ -392,15 +409,24 @@ export class OrdererRole {
         return;
       }
       await this.storeFinal(block, certificate);
+      if (this.following !== undefined && block.header.height >= this.following.through) {
+        // The batch is complete: ask for the next one now rather than after the answer timeout.
+        this.following = undefined;
+        this.lastFollowMs = 0;
+      }
       if (this.node.configHeight === block.header.height) {
-        const core = this.startEpoch({
-          head: { block, certificate },
-          records: [],
-          recentTxIds: await this.node.store.recentTxIds(RECENT_FINAL_TXIDS_MAX),
-        });
+        const core = this.startEpoch(
+          {
+            head: { block, certificate },
+            records: [],
+            recentTxIds: await this.node.store.recentTxIds(RECENT_FINAL_TXIDS_MAX),
+          },
+          blockHash(block.header),
+        );
         if (core !== undefined) {
+          // Promoted: the others may already be voting on the epoch's first heights.
           this.following = undefined;
-          this.enqueue({ type: 'tick', nowMs: Date.now() });
+          for (const event of this.epochStartEvents([])) this.enqueue(event);
         }
       }
     });

@@ -20,9 +20,6 @@ export class PeerRole {
 
   static async attach(node: ChainNode): Promise<PeerRole> {
     if (node.role !== 'peer') throw new Error(`${node.name} is an ${node.role}, not a peer`);
-    const entryNow = () => node.config.peers.find((p) => p.name === node.name);
-    const entry = entryNow();
-    if (entry === undefined) throw new Error(`${node.name} is not a peer of the configuration`);
     const runtime = await ContractRuntime.create();
     const cache = new WorldStateCache(node.store);
     const committer = new Committer(node, cache);
@@ -33,7 +30,7 @@ export class PeerRole {
       // The certificate of the configuration in force: a renewal (same key) is used at once.
       self: {
         get identity() {
-          const current = entryNow() ?? entry;
+          const current = node.selfEntry;
           return { org: current.org, cert: current.cert };
         },
         key: node.key,

@@ -1,70 +1,63 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { checkCommitCertificate, type ConsensusCrypto } from '../../node/consensus/index.js';
 import { CertificateKeyCache } from '../../node/crypto/index.js';
-import type { Block, Envelope, NodeName } from '../../node/protocol/index.js';
-import { makeTestNetwork, sampleTrade, tradeEnvelope, type TestNetwork } from '../support/chain-fixture.js';
-import { Simulation, type SimOptions } from './sim.js';
+import type { NodeName } from '../../node/protocol/index.js';
+import { Simulation } from './sim.js';
+import {
+  optionsFor,
+  reconfigOptions,
+  simFixture,
+  staticOptions,
+  type SimFixture,
+  type SimMode,
+} from './scenarios.js';
 
 /*
- * The deterministic simulator. Each seed drives n real consensus cores through a seeded
- * schedule of drops, delays, duplicates, reordering, partitions, crashes with restarts from
- * persisted records, and up to f Byzantine orderers; safety is checked after every commit and
- * liveness after the network heals. Replay one seed:   SIM_SEED=1234 npm test -- test/simulator
- * Run more seeds:                                     SIM_SEEDS=100000 npm test -- test/simulator
- * Other seeds:                                        SIM_SEED_START=50000 SIM_SEEDS=5000 npm test -- test/simulator
- * Trace one orderer's view/height changes:            SIM_TRACE=2 SIM_SEED=1234 npm test -- test/simulator
+ * The deterministic simulator. Each seed drives real consensus cores through a seeded schedule
+ * of drops, delays, duplicates, reordering, partitions, crashes with restarts from persisted
+ * records, and up to f Byzantine orderers; safety is checked after every commit and liveness
+ * after the network heals. Two modes: 'static' (the genesis orderers order everything) and
+ * 'reconfig' (config transactions add and remove orderers during the chaos; cores hand over at
+ * every config block, removed orderers follow the chain, added ones start a core).
+ *
+ * Replay one seed:                 SIM_SEED=1234 npm test -- test/simulator
+ *                                  SIM_MODE=reconfig SIM_SEED=1234 npm test -- test/simulator
+ * Run more seeds (every mode):     SIM_SEEDS=100000 npm test -- test/simulator   (or npm run sim)
+ * One mode only:                   SIM_MODE=reconfig SIM_SEEDS=5000 npm test -- test/simulator
+ * Other seeds:                     SIM_SEED_START=50000 SIM_SEEDS=5000 npm test -- test/simulator
+ * Many seeds, every failure listed (no Jest): node --import tsx test/simulator/main.ts --help
+ * Trace one orderer's view/height changes: SIM_TRACE=2 SIM_SEED=1234 npm test -- test/simulator
  */
 
-const ENVELOPES = 400;
-let envelopes: Envelope[];
-let genesis: Block;
-let net: TestNetwork;
+let fixture: SimFixture;
 
 beforeAll(async () => {
-  net = await makeTestNetwork({ orderers: 4 });
-  genesis = net.genesis;
-  envelopes = Array.from({ length: ENVELOPES }, (_, i) => tradeEnvelope(net, sampleTrade(i)));
+  fixture = await simFixture();
 });
 
-function options(seed: number, n: number, byzantine: number): SimOptions {
-  return {
-    seed,
-    n,
-    byzantine,
-    chaosTicks: 150,
-    livenessTicks: 3_000,
-    txsBeforeGst: 20,
-    txsAfterGst: 6,
-    envelopes,
-    genesis,
-  };
-}
-
 const single = process.env.SIM_SEED;
-const seeds = Number(process.env.SIM_SEEDS ?? 1500);
+const modeEnv = process.env.SIM_MODE ?? 'all';
+if (!['all', 'static', 'reconfig'].includes(modeEnv))
+  throw new Error(`SIM_MODE must be all, static or reconfig, got ${modeEnv}`);
+const modes: SimMode[] = modeEnv === 'all' ? ['static', 'reconfig'] : [modeEnv as SimMode];
+/** Seeds per mode in CI: about 55 s for the static mode, 30 s for reconfiguration. */
+const DEFAULT_SEEDS: Record<SimMode, number> = { static: 1500, reconfig: 300 };
+const seedsFor = (mode: SimMode): number => Number(process.env.SIM_SEEDS ?? DEFAULT_SEEDS[mode]);
 const seedStart = Number(process.env.SIM_SEED_START ?? 1);
-
-/** n and Byzantine count for a seed: mostly n = 4 with f = 1, some n = 7 (f = 2) and n = 1. */
-function shape(seed: number): { n: number; byzantine: number } {
-  const r = seed % 20;
-  if (r === 0) return { n: 1, byzantine: 0 };
-  if (r <= 3) return { n: 7, byzantine: 2 };
-  if (r <= 5) return { n: 4, byzantine: 0 };
-  return { n: 4, byzantine: 1 };
-}
 
 describe('simulator', () => {
   if (single !== undefined) {
-    it(`replays seed ${single}`, () => {
+    const mode: SimMode = modeEnv === 'reconfig' ? 'reconfig' : 'static';
+    it(`replays seed ${single} (${mode})`, () => {
       const seed = Number(single);
-      const { n, byzantine } = shape(seed);
-      const result = new Simulation(options(seed, n, byzantine)).run();
-      console.log(JSON.stringify({ seed, ...result, chains: undefined }));
+      const result = new Simulation(optionsFor(mode, fixture, seed)).run();
+      console.log(JSON.stringify({ seed, mode, ...result, chains: undefined }));
     });
     return;
   }
 
   it('produces commit certificates that checkCommitCertificate accepts (real ECDSA keys)', () => {
+    const { net } = fixture;
     const keys = new CertificateKeyCache();
     const crypto = (name: NodeName): ConsensusCrypto => {
       const self = net.orderers.find((o) => o.name === name);
@@ -77,7 +70,14 @@ describe('simulator', () => {
         },
       };
     };
-    const result = new Simulation({ ...options(42, 4, 1), chaosTicks: 100, crypto, wire: true }).run();
+    const result = new Simulation({
+      ...staticOptions(fixture, 42),
+      n: 4,
+      byzantine: 1,
+      chaosTicks: 100,
+      crypto,
+      wire: true,
+    }).run();
     let checked = 0;
     result.chains.forEach((chain, i) => {
       if (result.byzantine.includes(`orderer${i}` as NodeName)) return;
@@ -89,25 +89,44 @@ describe('simulator', () => {
     expect(checked).toBeGreaterThan(10);
   });
 
-  it(`keeps safety and liveness across ${seeds} seeds`, () => {
-    const started = Date.now();
-    let finalTxs = 0;
-    let viewChanges = 0;
-    for (let seed = seedStart; seed < seedStart + seeds; seed++) {
-      const { n, byzantine } = shape(seed);
-      try {
-        const result = new Simulation(options(seed, n, byzantine)).run();
-        finalTxs += result.finalTxs;
-        viewChanges += result.viewChanges;
-      } catch (error) {
-        throw new Error(`${(error as Error).message}\nreplay: SIM_SEED=${seed} npm test -- test/simulator`, {
-          cause: error,
-        });
+  it('reconfigures over the wire: config blocks pass the message schemas', () => {
+    // Seed 5: n = 4 without Byzantine orderers; encoding every message checks that the
+    // simulator's config envelopes are valid protocol documents.
+    const result = new Simulation({ ...reconfigOptions(fixture, 5), wire: true }).run();
+    expect(result.reconfigurations).toBeGreaterThan(0);
+    expect(result.epochHandovers).toBeGreaterThan(0);
+  });
+
+  for (const mode of modes) {
+    const seeds = seedsFor(mode);
+    it(`keeps safety and liveness across ${seeds} seeds (${mode})`, () => {
+      const started = Date.now();
+      let finalTxs = 0;
+      let viewChanges = 0;
+      let reconfigurations = 0;
+      let handovers = 0;
+      for (let seed = seedStart; seed < seedStart + seeds; seed++) {
+        try {
+          const result = new Simulation(optionsFor(mode, fixture, seed)).run();
+          finalTxs += result.finalTxs;
+          viewChanges += result.viewChanges;
+          reconfigurations += result.reconfigurations;
+          handovers += result.epochHandovers;
+        } catch (error) {
+          const env = mode === 'static' ? '' : `SIM_MODE=${mode} `;
+          throw new Error(
+            `${(error as Error).message}\nreplay: ${env}SIM_SEED=${seed} npm test -- test/simulator`,
+            { cause: error },
+          );
+        }
       }
-    }
-    console.log(
-      `simulator: ${seeds} seeds in ${Date.now() - started} ms, ${finalTxs} final transactions, ${viewChanges} view changes`,
-    );
-    expect(finalTxs).toBeGreaterThan(0);
-  }, 600_000);
+      console.log(
+        `simulator (${mode}): ${seeds} seeds in ${Date.now() - started} ms, ${finalTxs} final transactions, ` +
+          `${viewChanges} view changes` +
+          (mode === 'reconfig' ? `, ${reconfigurations} reconfigurations, ${handovers} core handovers` : ''),
+      );
+      expect(finalTxs).toBeGreaterThan(0);
+      if (mode === 'reconfig' && seeds >= 20) expect(reconfigurations).toBeGreaterThan(seeds / 2);
+    }, 1_200_000);
+  }
 });
