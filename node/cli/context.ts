@@ -1,15 +1,20 @@
 import type { Command } from 'commander';
-import { loadNetworkDir, readUserIdentity, type LoadedNetwork } from '../config/index.js';
-import type { NodeEntry } from '../protocol/index.js';
+import { loadLatestConfig, loadNetworkDir, readUserIdentity, type LoadedNetwork } from '../config/index.js';
+import type { NetworkConfig, NodeEntry } from '../protocol/index.js';
 import { ChainnodeClient } from '../sdk/index.js';
 import { resolveNetworkDir } from './network-dir.js';
 
 export interface CliContext {
   readonly dir: string;
+  /** network.yaml, with `config` the newest configuration the directory knows (genesis + config-updates/). */
   readonly network: LoadedNetwork;
   readonly identity: { org: string; role: string };
+  /** The identity's certificate and key, to sign with. */
+  readonly user: { certPem: string; keyPem: string };
   /** A client for `node`, or for the default peer of the identity's organisation. */
   client(node?: string): Promise<ChainnodeClient>;
+  /** A client for any node entry (one not in the directory's configuration yet, say), trusting `config`'s CAs. */
+  clientFor(entry: Pick<NodeEntry, 'host' | 'apiPort'>, config?: NetworkConfig): ChainnodeClient;
   nodes(): NodeEntry[];
 }
 
@@ -21,19 +26,29 @@ export interface CliContext {
 export async function cliContext(cmd: Command): Promise<CliContext> {
   const globals = cmd.optsWithGlobals<{ dir?: string; identity?: string }>();
   const dir = resolveNetworkDir(globals.dir);
-  const network = await loadNetworkDir(dir);
+  const genesis = await loadNetworkDir(dir);
+  // Nodes added or removed by config transactions since genesis are in config-updates/.
+  const network: LoadedNetwork = { ...genesis, config: await loadLatestConfig(dir, genesis.config) };
   const [org, role] = (globals.identity ?? `${network.config.orgs[0]?.name ?? 'org1'}/admin`).split('/');
   if (org === undefined || role === undefined || !['admin', 'client'].includes(role)) {
     throw new Error(`--identity must be <org>/<admin|client>, got "${globals.identity ?? ''}"`);
   }
   const user = await readUserIdentity(dir, org, role);
-  const caCerts = network.config.orgs.flatMap((o) => o.caCerts);
   const nodes = (): NodeEntry[] => [...network.config.orderers, ...network.config.peers];
+  const clientFor = (entry: Pick<NodeEntry, 'host' | 'apiPort'>, config = network.config): ChainnodeClient =>
+    ChainnodeClient.connect({
+      url: `https://${entry.host}:${String(entry.apiPort)}`,
+      certPem: user.certPem,
+      keyPem: user.keyPem,
+      caCerts: config.orgs.flatMap((o) => o.caCerts),
+    });
   return {
     dir,
     network,
     identity: { org, role },
+    user,
     nodes,
+    clientFor,
     client: (name?: string) => {
       const entry =
         name === undefined
@@ -50,14 +65,7 @@ export async function cliContext(cmd: Command): Promise<CliContext> {
           ),
         );
       }
-      return Promise.resolve(
-        ChainnodeClient.connect({
-          url: `https://${entry.host}:${String(entry.apiPort)}`,
-          certPem: user.certPem,
-          keyPem: user.keyPem,
-          caCerts,
-        }),
-      );
+      return Promise.resolve(clientFor(entry));
     },
   };
 }

@@ -2,6 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerClientCommands, registerNodeStop } from './commands/client.js';
+import { registerConfig } from './commands/config.js';
+import { registerMembership } from './commands/membership.js';
 import { registerLocalNetwork } from './commands/local.js';
 import { registerDevchain } from './commands/devchain.js';
 import { registerExplorer } from './commands/explorer.js';
@@ -23,7 +25,10 @@ const program = new Command('chainnode')
 
 registerNetworkInit(program.command('network').description('create and inspect network configurations'));
 registerLocalNetwork(program);
-registerNodeStop(registerNode(program));
+const nodeCommand = registerNode(program);
+registerNodeStop(nodeCommand);
+registerMembership(program, nodeCommand);
+registerConfig(program);
 registerClientCommands(program);
 registerShell(program);
 registerDevchain(program);

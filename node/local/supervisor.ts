@@ -3,8 +3,9 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { loadNetworkDir } from '../config/index.js';
+import { loadLatestConfig, loadNetworkDir } from '../config/index.js';
 import { openDatabase, type DatabaseHandle } from '../ledger/index.js';
+import { serveControl, type ControlRequest } from './control.js';
 import { logDir, nodeLogFile } from './paths.js';
 import { clearLocalState, processAlive, writeLocalState, type LocalState } from './state.js';
 
@@ -38,10 +39,19 @@ export async function superviseLocalNetwork(
   options: { parentPid?: number } = {},
 ): Promise<void> {
   const network = await loadNetworkDir(dir);
+  // The members now: genesis plus the committed config updates (nodes added and removed since).
+  const latest = await loadLatestConfig(dir, network.config);
   await mkdir(logDir(dir), { recursive: true });
-  const database: DatabaseHandle = await openDatabase({ dir });
+  // Listening first: a failure here must not leave a database running.
+  let handleControl: (request: ControlRequest) => Promise<void> = () =>
+    Promise.reject(new Error('the network is starting'));
+  const controlServer = await serveControl(dir, (request) => handleControl(request));
+  const database: DatabaseHandle = await openDatabase({ dir }).catch((e: unknown) => {
+    controlServer.close();
+    throw e;
+  });
   const children = new Map<string, Child>();
-  const names = [...network.config.orderers, ...network.config.peers].map((n) => n.name as string);
+  const names = [...latest.orderers, ...latest.peers].map((n) => n.name as string);
   const cli = chainnodeCommand();
   let stopping = false;
 
@@ -94,6 +104,45 @@ export async function superviseLocalNetwork(
     });
   };
 
+  /** Stops one node (SIGTERM, SIGKILL after the grace period) and forgets it. */
+  const stopChild = async (name: string): Promise<void> => {
+    const child = children.get(name);
+    const p = child?.process ?? null;
+    if (p !== null) {
+      const exited = new Promise<void>((done) =>
+        p.once('exit', () => {
+          done();
+        }),
+      );
+      p.kill('SIGTERM');
+      const killer = setTimeout(() => p.kill('SIGKILL'), NODE_STOP_GRACE_MS);
+      await exited.finally(() => {
+        clearTimeout(killer);
+      });
+    }
+    children.delete(name);
+    await save();
+  };
+
+  // `chainnode node add|remove` and `org add`: start a node just added to the configuration, or
+  // stop one just removed from it.
+  handleControl = async (request: ControlRequest): Promise<void> => {
+    if (stopping) throw new Error('the network is stopping');
+    if (request.op === 'stop') {
+      if (!children.has(request.name)) throw new Error(`${request.name} is not run by this network`);
+      logger.info({ node: request.name }, 'stopping node (control request)');
+      await stopChild(request.name);
+      return;
+    }
+    const config = await loadLatestConfig(dir, network.config);
+    if (![...config.orderers, ...config.peers].some((n) => n.name === request.name))
+      throw new Error(`${request.name} is not in the network's configuration (config-updates/)`);
+    if (children.get(request.name)?.process != null) throw new Error(`${request.name} is already running`);
+    logger.info({ node: request.name }, 'starting node (control request)');
+    launch(request.name);
+    await save();
+  };
+
   for (const name of names) launch(name);
   await save();
   logger.info({ nodes: names.length, database: database.description }, 'local network started');
@@ -103,6 +152,7 @@ export async function superviseLocalNetwork(
       if (stopping) return;
       stopping = true;
       logger.info({}, 'stopping local network');
+      controlServer.close();
       const exits = [...children.values()].flatMap((c) => {
         const p = c.process;
         if (p === null) return [];

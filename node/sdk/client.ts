@@ -1,7 +1,7 @@
 import { Agent, request, type RequestOptions } from 'node:https';
 import { SigningKey } from '../crypto/index.js';
 import { parseIdentity } from '../../certs/index.js';
-import type { Envelope, InvokePayload, SignedProposal } from '../protocol/index.js';
+import type { Envelope, InvokePayload, NetworkConfig, SignedProposal } from '../protocol/index.js';
 import { signProposal, signTransaction, type CallSpec, type ClientIdentity } from './sign.js';
 
 /** Response bodies the client reads; a block with thousands of transactions fits well within. */
@@ -110,8 +110,17 @@ export class ChainnodeClient {
     return { ...outcome, result: payload.response.result };
   }
 
+  /**
+   * Submits an envelope signed elsewhere (an endorsed transaction, or a config transaction from
+   * `configEnvelope`) through the connected peer's gateway; resolves once that peer validated it.
+   */
   submitEnvelope(envelope: Envelope, timeoutMs?: number): Promise<Omit<SubmitResult, 'result'>> {
     return this.post('/gateway/submit', { envelope, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  }
+
+  /** The network configuration in force at the connected node (admin identities only). */
+  config(): Promise<NetworkConfig> {
+    return this.get('/admin/config');
   }
 
   async evaluate(call: CallSpec): Promise<string> {

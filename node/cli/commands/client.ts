@@ -11,6 +11,10 @@ export const STATUS_TIMEOUT_MS = 3_000;
 export interface NodeStatusRow {
   name: string;
   role: string;
+  /** An orderer that is connected and fetching blocks but not voting yet (config `learner`). */
+  learner: boolean;
+  /** Orderers: what the node itself reports (voting, learner, not-member); null for peers or when down. */
+  membership: string | null;
   org: string;
   height: number | null;
   headHash: string | null;
@@ -34,6 +38,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
       const base = {
         name: n.name,
         role: ctx.network.config.orderers.includes(n) ? 'orderer' : 'peer',
+        learner: (n as { learner?: true }).learner === true,
         org: n.org,
         api,
         explorer: `${api}/explorer`,
@@ -47,6 +52,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
           view: number | null;
           consensus?: ConsensusMetrics | null;
           connectedPeers: string[];
+          membership?: string | null;
         };
         return {
           ...base,
@@ -56,6 +62,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
           healthy: true,
           view: s.view,
           consensus: s.consensus ?? null,
+          membership: s.membership ?? null,
           linkedPeers: s.connectedPeers.length,
         };
       } catch (e) {
@@ -67,6 +74,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
           healthy: false,
           view: null,
           consensus: null,
+          membership: null,
           linkedPeers: 0,
           error: (e as Error).message,
         };
@@ -98,7 +106,7 @@ export function statusTable(rows: readonly NodeStatusRow[]): string {
     ['node', 'role', 'org', 'height', 'head', 'leader', 'healthy', 'api'],
     rows.map((r) => [
       r.name,
-      r.role,
+      r.learner || r.membership === 'learner' ? `${r.role} (learner)` : r.role,
       r.org,
       r.height ?? '-',
       r.headHash?.slice(0, 12) ?? '-',

@@ -1,7 +1,10 @@
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import { startApiServer } from '../../api/index.js';
+import { loadLatestConfig } from '../../config/index.js';
 import { ChainNode } from '../../node/index.js';
+import type { NodeEntry } from '../../protocol/index.js';
 import { OrdererRole } from '../../orderer/index.js';
 import { byzantineModeFromEnv, enableByzantine, type ByzantineMode } from '../../orderer/byzantine.js';
 import { PeerRole } from '../../peer/index.js';
@@ -60,7 +63,11 @@ export function registerNode(program: Command): Command {
           logger,
           dialAddress,
         });
-        const running = await attachRoleAndApi(node, logger, byzantine).catch(async (e: unknown) => {
+        // A node added after genesis is not in the chain's configuration until it has fetched the
+        // block that added it; its own entry (address, certificate) is in the directory's updates.
+        const known = await loadLatestConfig(dirname(opts.config), node.network.config);
+        const self = [...known.orderers, ...known.peers].find((n) => n.name === opts.name);
+        const running = await attachRoleAndApi(node, logger, byzantine, self).catch(async (e: unknown) => {
           // Half-started: close what is open, or the links and database would keep the process alive.
           await node.stop();
           throw e;
@@ -110,17 +117,20 @@ async function attachRoleAndApi(
   node: ChainNode,
   logger: Logger,
   byzantineMode?: ByzantineMode,
+  self?: NodeEntry,
 ): Promise<{ stop(): Promise<void> }> {
   const byzantine = byzantineMode === undefined ? undefined : enableByzantine(node, byzantineMode, logger);
   const role =
     node.role === 'orderer' ? await OrdererRole.attach(node, { byzantine }) : await PeerRole.attach(node);
-  const entry = [...node.config.orderers, ...node.config.peers].find((n) => n.name === node.name);
+  const entry = [...node.config.orderers, ...node.config.peers].find((n) => n.name === node.name) ?? self;
   try {
     const api = await startApiServer({
       node,
       orderer: role instanceof OrdererRole ? role : undefined,
       peer: role instanceof PeerRole ? role : undefined,
       certPem: entry?.cert ?? '',
+      host: entry?.host,
+      port: entry?.apiPort,
       keyPem: node.key.toPem(),
       logger: logger.child({ component: 'api' }),
       onStopRequested: () => process.kill(process.pid, 'SIGTERM'),

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadNetworkDir } from '../../config/index.js';
+import { loadLatestConfig, loadNetworkDir } from '../../config/index.js';
 import { ChainStore, nodeSchema, openDatabase } from '../../ledger/index.js';
 import { readLocalState } from '../../local/state.js';
 import { resolveNetworkDir } from '../network-dir.js';
@@ -23,8 +23,10 @@ export function registerVerify(program: Command): void {
         if (opts.schema !== undefined) schemas = [opts.schema];
         else if (opts.node !== undefined) schemas = [nodeSchema(opts.node)];
         else {
+          // Every member now, including nodes added by configuration updates since genesis.
           const network = await loadNetworkDir(dir);
-          schemas = [...network.config.orderers, ...network.config.peers].map((n) => nodeSchema(n.name));
+          const config = await loadLatestConfig(dir, network.config);
+          schemas = [...config.orderers, ...config.peers].map((n) => nodeSchema(n.name));
         }
         // A running local network owns its embedded server: use it rather than start a second one.
         const running = await readLocalState(dir);
