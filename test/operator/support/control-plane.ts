@@ -125,9 +125,24 @@ export class ControlPlane {
     });
   }
 
-  static async start(options: { nodes?: number } = {}): Promise<ControlPlane> {
+  /**
+   * `podReadiness: 'test'` leaves pods Pending after scheduling (kwok runs without its pod-ready
+   * stage), so the test acts as their kubelet and reports them Running and Ready itself
+   * (test/operator/support/kubelet.ts); kwok still completes pod deletions.
+   */
+  static async start(
+    options: { nodes?: number; podReadiness?: 'kwok' | 'test' } = {},
+  ): Promise<ControlPlane> {
     const bin = await testBinaries();
     const dir = await mkdtemp(join(tmpdir(), 'chainnode-k8s-'));
+    let stages = join(bin, '..', 'kwok-stages.yaml');
+    if (options.podReadiness === 'test') {
+      const kept = readFileSync(stages, 'utf8')
+        .split(/^---$/m)
+        .filter((doc) => doc.trim() !== '' && !/^\s*name: pod-ready\s*$/m.test(doc));
+      stages = join(dir, 'kwok-stages.yaml');
+      await writeFile(stages, kept.map((doc) => `---${doc}`).join(''));
+    }
     // Certificates: a CA, the API server's serving certificate, an admin client certificate.
     await openssl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key']);
     await openssl(dir, [
@@ -293,7 +308,7 @@ export class ControlPlane {
       plane.spawn('kwok', [
         ...kube,
         '--config',
-        join(bin, '..', 'kwok-stages.yaml'),
+        stages,
         '--manage-all-nodes=false',
         '--manage-nodes-with-annotation-selector',
         'kwok.x-k8s.io/node=fake',
