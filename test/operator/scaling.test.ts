@@ -328,7 +328,7 @@ function schemaUrl(): string {
 }
 
 /** A node's chain as stored in its schema: (height, hash) and its transactions. */
-async function chainOf(db: pg.Client, node: string) {
+async function chainOf(db: pg.Pool, node: string) {
   const s = `"${nodeSchema(node)}"`;
   const blocks = await db.query<{ height: string; hash: string }>(
     `SELECT height, encode(hash, 'hex') AS hash FROM ${s}.blocks ORDER BY height`,
@@ -574,8 +574,8 @@ describe('scaling orderers through config transactions, on running nodes', () =>
       const remaining = [...genesis.orderers, ...genesis.peers].map((n) => n.name as string).sort();
       expect([...(kubelet?.containers.keys() ?? [])].sort()).toEqual(remaining);
 
-      const db = new pg.Client({ connectionString: schemaUrl() });
-      await db.connect();
+      // A pool: the nodes' chains are read concurrently.
+      const db = new pg.Pool({ connectionString: schemaUrl(), max: 4 });
       try {
         // Quiescent (no load): every remaining node reaches the same head.
         const heads = async () =>
