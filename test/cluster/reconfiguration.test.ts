@@ -257,6 +257,23 @@ describe('live reconfiguration of a 4-orderer network under load', () => {
     }
   }, 180_000);
 
+  it('changes consensus parameters at the update block: the next epoch cuts smaller batches', async () => {
+    const changed = await reconfigure([{ op: 'set-consensus', params: { batchTxMax: 2 } }]);
+    expect(changed.outcome.code).toBe(ValidationCode.VALID);
+    await applied(changed.config.sequence);
+    const from = net.peer().node.chainHead.height;
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => invoke(net.peer(), 'kv', 'put', [`batch-${i}`, String(i)])),
+    );
+    expect(outcomes.every((o) => o.code === ValidationCode.VALID)).toBe(true);
+    const to = net.peer().node.chainHead.height;
+    for (let h = from + 1; h <= to; h++) {
+      const block = await net.peer().node.store.getBlock(h);
+      expect(block?.block.transactions.length).toBeLessThanOrEqual(2);
+    }
+    expect(to - from).toBeGreaterThanOrEqual(4);
+  }, 60_000);
+
   it('renews certificates live (same key) and keeps ordering', async () => {
     for (const name of ['orderer1', 'peer0-org2']) {
       const config = net.peer().node.config;
