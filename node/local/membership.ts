@@ -27,7 +27,14 @@ import { addApproval, assembleEnvelope, draftProposal, type Signer } from '../sd
 import { controlRequest } from './control.js';
 import { nodeLogFile } from './paths.js';
 import { readLocalState } from './state.js';
-import { LOCAL_VALIDITY_DAYS, readCa, replaceCertFile, sansFor, writeIdentityFiles } from './pki.js';
+import {
+  LOCAL_VALIDITY_DAYS,
+  readCa,
+  replaceCertFile,
+  replaceKeyFiles,
+  sansFor,
+  writeIdentityFiles,
+} from './pki.js';
 
 /*
  * The local-network shortcuts behind `chainnode node add|remove|rotate` and `chainnode org add`:
@@ -522,11 +529,16 @@ export async function removeNode(
   return next;
 }
 
-/** `node rotate`: a renewed certificate (same key) for each node in turn, through replace-cert. */
+/**
+ * `node rotate`: for each node in turn, a renewed certificate (same key, adopted live), or with
+ * `newKey` a new key pair: replace-cert commits the new certificate, then the node restarts with
+ * the new key (the others refuse the old key from that block on) and catches up before the next.
+ */
 export async function rotateNodes(
   r: Reconfigurer,
   dirConfig: NetworkConfig,
   names: readonly string[],
+  options: { newKey?: boolean; timeoutMs?: number } = {},
 ): Promise<void> {
   let config = await currentConfig(r, dirConfig);
   for (const name of names) {
@@ -546,13 +558,26 @@ export async function rotateNodes(
     const keyPem = await readFile(join(path, 'key.pem'), 'utf8').catch((e: unknown) => {
       throw new Error(`cannot read the key of ${name} in ${path}: ${(e as Error).message}`);
     });
+    const wasRunning = (await statusOf(r, entry, config)) !== undefined;
+    if (options.newKey === true) {
+      config = await rotateKey(
+        r,
+        config,
+        entry,
+        role,
+        path,
+        wasRunning,
+        options.timeoutMs ?? CATCH_UP_TIMEOUT_MS,
+      );
+      done += 1;
+      continue;
+    }
     const certPem = await renewCert({
       ca: await readCa(r.dir, entry.org),
       certPem: entry.cert,
       keyPem,
       validityDays: LOCAL_VALIDITY_DAYS,
     });
-    const wasRunning = (await statusOf(r, entry, config)) !== undefined;
     const before = parseIdentity(entry.cert);
     const after = parseIdentity(certPem);
     r.progress(
@@ -569,6 +594,46 @@ export async function rotateNodes(
     done += 1;
   }
   r.progress(`rotated ${done} certificate(s)`);
+}
+
+/** One node's key rotation: new key and certificate, replace-cert, restart with the new key, caught up. */
+async function rotateKey(
+  r: Reconfigurer,
+  config: NetworkConfig,
+  entry: NodeEntry,
+  role: 'orderer' | 'peer',
+  path: string,
+  wasRunning: boolean,
+  timeoutMs: number,
+): Promise<NetworkConfig> {
+  const issued = await issueNodeCert({
+    ca: await readCa(r.dir, entry.org),
+    org: entry.org,
+    role,
+    name: entry.name,
+    ...sansFor(entry.host),
+    validityDays: LOCAL_VALIDITY_DAYS,
+  });
+  r.progress(`${entry.name}: new key issued; submitting replace-cert…`);
+  // Not through the node itself: the others stop talking to its old key at that very block.
+  const committed = await submitChanges(
+    r,
+    config,
+    [{ op: 'replace-cert', name: entry.name, cert: issued.certPem }],
+    { avoid: [entry.name] },
+  );
+  // From that block on the others know only the new key: restart with it.
+  if (wasRunning) await controlRequest(r.dir, { op: 'stop', name: entry.name });
+  await replaceKeyFiles(path, issued.certPem, issued.keyPem);
+  if (!wasRunning) {
+    r.progress(`${entry.name} is not running: it will use the new key when it starts`);
+    return committed.config;
+  }
+  r.progress(`${entry.name}: restarting with the new key`);
+  await controlRequest(r.dir, { op: 'start', name: entry.name });
+  const height = await waitCaughtUp(r, entry, committed.config, committed.height, timeoutMs);
+  r.progress(`${entry.name} rejoined with its new key (height ${height})`);
+  return committed.config;
 }
 
 /** Appends `org` to an OR-of-organisations policy (the default submit policy); other policies are left alone. */

@@ -41,6 +41,16 @@ export async function writeIdentityFiles(path: string, certPem: string, keyPem: 
 }
 
 /** Replaces a certificate file atomically (the key stays). */
+/** Replaces a node's key and certificate (each written aside, then renamed over the old one). */
+export async function replaceKeyFiles(path: string, certPem: string, keyPem: string): Promise<void> {
+  const key = join(path, 'key.pem');
+  const tmp = `${key}.${process.pid}.tmp`;
+  await writeFile(tmp, keyPem, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, key);
+  await replaceCertFile(path, certPem);
+}
+
 export async function replaceCertFile(path: string, certPem: string): Promise<void> {
   const file = join(path, 'cert.pem');
   const tmp = `${file}.${process.pid}.tmp`;

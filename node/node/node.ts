@@ -115,6 +115,7 @@ export class ChainNode {
   /** The configuration the transport uses: configInForce, or a newer one known from the network directory. */
   private transportConfig: NetworkConfig;
   private membersVerifier: MembershipVerifier;
+  private lastSelfEntry: NodeEntry;
   private membersFor: NetworkConfig;
 
   private constructor(
@@ -130,10 +131,12 @@ export class ChainNode {
     readonly logger: Logger,
     config: { readonly config: NetworkConfig; readonly height: number },
     transportConfig: NetworkConfig,
+    selfEntry: NodeEntry,
   ) {
     this.configInForce = config.config;
     this.configSince = config.height;
     this.transportConfig = transportConfig;
+    this.lastSelfEntry = selfEntry;
     this.membersFor = config.config;
     this.membersVerifier = new MembershipVerifier(config.config);
     this.delivery = new DeliveryServer(
@@ -184,6 +187,7 @@ export class ChainNode {
         log,
         config,
         transportConfig,
+        identity.entry,
       );
       node.transport = await Transport.start({
         config: transportConfig,
@@ -269,16 +273,18 @@ export class ChainNode {
   }
 
   /**
-   * This node's entry: in the configuration in force, or (for a node added after the head it
-   * has reached, still catching up) in the newer one its transport uses.
+   * This node's entry in the newest configuration it knows (its transport's): the one in force,
+   * or a newer one from the network directory while it catches up (a node added, or given a new
+   * key, after the head it has reached).
    */
   get selfEntry(): NodeEntry {
     const find = (config: NetworkConfig) =>
       [...config.orderers, ...config.peers].find((n) => n.name === this.name);
-    const entry = find(this.configInForce) ?? find(this.transportConfig);
-    if (entry === undefined)
-      throw new Error(`${this.name} is in neither the configuration in force nor the newest known`);
-    return entry;
+    // The newest known first: after a key rotation its certificate is the one for our key.
+    const entry = find(this.transportConfig) ?? find(this.configInForce);
+    // A removed node keeps answering (its status says so) under its last entry.
+    if (entry !== undefined) this.lastSelfEntry = entry;
+    return this.lastSelfEntry;
   }
 
   /** The height of the block that put the configuration in force (0: genesis): the consensus epoch's start. */

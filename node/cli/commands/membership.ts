@@ -59,17 +59,31 @@ export function registerMembership(program: Command, node: Command): void {
 
   node
     .command('rotate')
-    .description('renew node certificates (same key) one node at a time, through replace-cert updates')
+    .description(
+      'renew node certificates (same key, adopted live) one node at a time through replace-cert updates; --new-key: new key pairs, each node restarted with its new key',
+    )
     .argument('[names...]', 'nodes to rotate')
     .option('--all', 'every node of the network')
-    .action(async (names: string[], opts: { all?: boolean }, cmd: Command) => {
-      const ctx = await cliContext(cmd);
-      if (opts.all === true && names.length > 0) throw new Error('give node names or --all, not both');
-      const targets = opts.all === true ? ctx.nodes().map((n) => n.name as string) : names;
-      if (targets.length === 0) throw new Error('name the nodes to rotate, or --all');
-      await rotateNodes(reconfigurer(ctx), ctx.network.config, targets);
-      process.stdout.write(`rotated: ${targets.join(', ')}\n`);
-    });
+    .option('--new-key', 'issue a new key pair too (the node restarts with it and catches up)')
+    .option(
+      '--timeout <s>',
+      'seconds to wait for a restarted node to catch up',
+      integerOption(1, 86_400),
+      180,
+    )
+    .action(
+      async (names: string[], opts: { all?: boolean; newKey?: boolean; timeout: number }, cmd: Command) => {
+        const ctx = await cliContext(cmd);
+        if (opts.all === true && names.length > 0) throw new Error('give node names or --all, not both');
+        const targets = opts.all === true ? ctx.nodes().map((n) => n.name as string) : names;
+        if (targets.length === 0) throw new Error('name the nodes to rotate, or --all');
+        await rotateNodes(reconfigurer(ctx), ctx.network.config, targets, {
+          newKey: opts.newKey === true,
+          timeoutMs: opts.timeout * 1000,
+        });
+        process.stdout.write(`rotated: ${targets.join(', ')}\n`);
+      },
+    );
 
   const org = program.command('org').description('organisations of a local network');
   org

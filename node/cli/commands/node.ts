@@ -1,10 +1,7 @@
-import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import { startApiServer } from '../../api/index.js';
-import { loadLatestConfig } from '../../config/index.js';
 import { ChainNode } from '../../node/index.js';
-import type { NodeEntry } from '../../protocol/index.js';
 import { OrdererRole } from '../../orderer/index.js';
 import { byzantineModeFromEnv, enableByzantine, type ByzantineMode } from '../../orderer/byzantine.js';
 import { PeerRole } from '../../peer/index.js';
@@ -63,11 +60,7 @@ export function registerNode(program: Command): Command {
           logger,
           dialAddress,
         });
-        // A node added after genesis is not in the chain's configuration until it has fetched the
-        // block that added it; its own entry (address, certificate) is in the directory's updates.
-        const known = await loadLatestConfig(dirname(opts.config), node.network.config);
-        const self = [...known.orderers, ...known.peers].find((n) => n.name === opts.name);
-        const running = await attachRoleAndApi(node, logger, byzantine, self).catch(async (e: unknown) => {
+        const running = await attachRoleAndApi(node, logger, byzantine).catch(async (e: unknown) => {
           // Half-started: close what is open, or the links and database would keep the process alive.
           await node.stop();
           throw e;
@@ -117,20 +110,21 @@ async function attachRoleAndApi(
   node: ChainNode,
   logger: Logger,
   byzantineMode?: ByzantineMode,
-  self?: NodeEntry,
 ): Promise<{ stop(): Promise<void> }> {
   const byzantine = byzantineMode === undefined ? undefined : enableByzantine(node, byzantineMode, logger);
   const role =
     node.role === 'orderer' ? await OrdererRole.attach(node, { byzantine }) : await PeerRole.attach(node);
-  const entry = [...node.config.orderers, ...node.config.peers].find((n) => n.name === node.name) ?? self;
+  // The newest entry the node knows: a node added (or given a new key) after the head it has
+  // reached is in the directory's updates, not yet in its chain's configuration.
+  const entry = node.selfEntry;
   try {
     const api = await startApiServer({
       node,
       orderer: role instanceof OrdererRole ? role : undefined,
       peer: role instanceof PeerRole ? role : undefined,
-      certPem: entry?.cert ?? '',
-      host: entry?.host,
-      port: entry?.apiPort,
+      certPem: entry.cert,
+      host: entry.host,
+      port: entry.apiPort,
       keyPem: node.key.toPem(),
       logger: logger.child({ component: 'api' }),
       onStopRequested: () => process.kill(process.pid, 'SIGTERM'),
