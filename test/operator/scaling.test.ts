@@ -570,9 +570,20 @@ describe('scaling orderers through config transactions, on running nodes', () =>
       const status = await networkStatus();
       expect(status.reconfiguration).toMatchObject({ phase: 'Idle', publishedSequence: 9 });
 
-      // The remaining nodes: the genesis ones, each running once, the removed ones stopped.
+      // The remaining nodes: the genesis ones, each running once, the removed ones stopped. (The
+      // last shrink rolls its group's pods, with the new update files, one at a time: wait for it.)
       const remaining = [...genesis.orderers, ...genesis.peers].map((n) => n.name as string).sort();
-      expect([...(kubelet?.containers.keys() ?? [])].sort()).toEqual(remaining);
+      await until(
+        () =>
+          Promise.resolve({
+            running: [...(kubelet?.containers.keys() ?? [])].sort(),
+            ready: (kubelet?.readyPods() ?? []).sort(),
+          }),
+        ({ running, ready }) =>
+          JSON.stringify(running) === JSON.stringify(remaining) &&
+          JSON.stringify(ready) === JSON.stringify(remaining),
+        'exactly the remaining nodes running and ready',
+      );
 
       // A pool: the nodes' chains are read concurrently.
       const db = new pg.Pool({ connectionString: schemaUrl(), max: 4 });
