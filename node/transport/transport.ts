@@ -1,4 +1,3 @@
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
@@ -252,12 +251,15 @@ export class Transport {
       );
     }
     const next = Membership.fromConfig(config);
+    // Members are recognised by their key (Member.fingerprint), which our current certificate
+    // certifies: a new certificate of ours with the same fingerprint is a renewal.
+    const ownKey = this.membership.get(this.name)?.fingerprint;
     this.membership = next;
-    const newCert = next.get(this.name)?.certPem;
-    // A renewed certificate for our own key (same key pair, new validity): present it from now
-    // on. Links stay up: members are recognised by their key, which a renewal keeps.
-    if (newCert !== undefined && newCert !== this.certPem && samePublicKey(newCert, this.options.keyPem)) {
-      this.certPem = newCert;
+    const self = next.get(this.name);
+    const newCert = self?.certPem;
+    // Present a renewed certificate from now on. Links stay up: a renewal keeps the key.
+    if (self !== undefined && self.certPem !== this.certPem && self.fingerprint === ownKey) {
+      this.certPem = self.certPem;
       this.logger.info({ node: this.name }, "adopted this node's renewed certificate");
     }
     this.server.setSecureContext(this.tlsContextOptions());
@@ -669,16 +671,4 @@ function remoteOf(socket: Socket): string {
 function isTlsFailure(error: Error): boolean {
   const code = (error as { code?: unknown }).code;
   return typeof code === 'string' && (code.startsWith('ERR_SSL') || /CERT|VERIFY|ISSUER/.test(code));
-}
-
-/** Whether a certificate certifies the public half of a private key. */
-function samePublicKey(certPem: string, keyPem: string): boolean {
-  try {
-    const fromCert = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
-    const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
-    return fromCert.equals(fromKey);
-  } catch {
-    // An unparsable certificate is no renewal of ours (the configuration check refuses it anyway).
-    return false;
-  }
 }
