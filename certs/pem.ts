@@ -6,6 +6,9 @@ import { PkiError } from './errors.js';
 /** A P-256 certificate is under 1 KiB of PEM; anything this large is not one of ours and is not parsed. */
 export const PEM_CHARS_MAX = 16 * 1024;
 
+/** Ours carry at most six (basic constraints, key usage, extended key usage, SAN, SKI, AKI). */
+const EXTENSIONS_MAX = 16;
+
 export type PemLabel = 'CERTIFICATE' | 'CERTIFICATE REQUEST';
 
 const PEM_BLOCK = /^-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?-----END \1-----$/;
@@ -40,12 +43,25 @@ export interface ParsedCertificate {
 
 export function parseCertificate(pem: string, what: string): ParsedCertificate {
   const der = decodePem(pem, 'CERTIFICATE', what);
+  let parsed: X509.X509Certificate;
+  let node: NodeX509Certificate;
+  let extensionCount: number;
   try {
-    const parsed = new x509.X509Certificate(der);
-    return { der, node: new NodeX509Certificate(der), x509: parsed, subject: parsed.subject };
+    node = new NodeX509Certificate(der);
+    parsed = new x509.X509Certificate(der);
+    // @peculiar/x509 decodes each extension's value lazily, on first use: counting them decodes them
+    // now, so a malformed extension is refused here, as PKI_BAD_PEM, not by whichever check reads it.
+    extensionCount = parsed.extensions.length;
   } catch (cause) {
     throw new PkiError('PKI_BAD_PEM', `${what} does not hold a valid X.509 certificate`, { cause });
   }
+  if (extensionCount > EXTENSIONS_MAX) {
+    throw new PkiError(
+      'PKI_BAD_PEM',
+      `${what} has ${extensionCount} extensions, more than ${EXTENSIONS_MAX}`,
+    );
+  }
+  return { der, node, x509: parsed, subject: parsed.subject };
 }
 
 export function toPem(der: ArrayBuffer | Buffer, label: PemLabel): string {

@@ -188,6 +188,25 @@ describe('verifyChain', () => {
     expect(error.message).toContain('#1');
   });
 
+  it('refuses a certificate whose extension does not decode with PKI_BAD_PEM, as a leaf or as a CA', () => {
+    // The subjectKeyIdentifier (2.5.29.14) holds an OCTET STRING inside its extnValue; turning its tag
+    // into a NULL's keeps the outer DER well-formed (OpenSSL parses it) but the extension undecodable.
+    const corrupt = (pem: string): string => {
+      const der = Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+      const oid = der.indexOf(Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x0e]));
+      expect(oid).toBeGreaterThan(0);
+      // OID, then the extnValue OCTET STRING's tag and length, then the inner OCTET STRING's tag.
+      const innerTag = oid + 5 + 2;
+      expect(der[innerTag]).toBe(0x04);
+      der[innerTag] = 0x05;
+      return `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`;
+    };
+    const badCa = thrown(() => verifyChain(orderer.certPem, [corrupt(org1Ca.certPem)]));
+    expect(badCa.code).toBe('PKI_BAD_PEM');
+    expect(badCa.message).toContain('#0');
+    expect(thrown(() => verifyChain(corrupt(orderer.certPem), [org1Ca.certPem])).code).toBe('PKI_BAD_PEM');
+  });
+
   it('refuses a trusted certificate that names no role with PKI_BAD_IDENTITY', async () => {
     const leaf = await craft({ issuer: org1Ca, subject: [{ CN: ['app1'] }, { O: ['org1'] }] });
     expect(thrown(() => verifyChain(leaf, [org1Ca.certPem])).code).toBe('PKI_BAD_IDENTITY');
