@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { x509 } from './x509.js';
 import { PkiError } from './errors.js';
 import type { CryptoKey } from './keys.js';
@@ -6,6 +6,7 @@ import {
   exportPrivateKeyPem,
   generateKeyPair,
   importSigningKey,
+  KEY_ALGORITHM,
   SIGNING_ALGORITHM,
   spkiDer,
 } from './keys.js';
@@ -36,6 +37,44 @@ export async function createOrgCa(options: CreateOrgCaOptions): Promise<Certific
   const validityDays = checkValidityDays(options.validityDays);
   const now = checkDate(options.now ?? new Date(), 'now');
   const keys = await generateKeyPair();
+  return {
+    certPem: await selfSignedCa(org, keys, now, validityDays),
+    keyPem: await exportPrivateKeyPem(keys.privateKey),
+  };
+}
+
+export interface RenewOrgCaOptions {
+  /** The CA to renew: its certificate (valid now) and its key. */
+  readonly ca: CertificateWithKey;
+  readonly validityDays: number;
+  readonly now?: Date;
+}
+
+/**
+ * The CA's certificate again, for the same key and name with a fresh validity window: every
+ * certificate the CA issued verifies against it too (names chain, the key signed them), so a
+ * configuration can trust [renewed, old] and then [renewed] without reissuing anything.
+ */
+export async function renewOrgCa(options: RenewOrgCaOptions): Promise<string> {
+  const validityDays = checkValidityDays(options.validityDays);
+  const now = checkDate(options.now ?? new Date(), 'now');
+  const ca = await loadCa(options.ca, now);
+  const publicKey = await webcrypto.subtle.importKey(
+    'spki',
+    spkiDer(ca.cert.node.publicKey),
+    KEY_ALGORITHM,
+    true,
+    ['verify'],
+  );
+  return selfSignedCa(ca.org, { privateKey: ca.signingKey, publicKey }, now, validityDays);
+}
+
+async function selfSignedCa(
+  org: string,
+  keys: { readonly privateKey: CryptoKey; readonly publicKey: CryptoKey },
+  now: Date,
+  validityDays: number,
+): Promise<string> {
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerialHex(),
     name: subjectName({ CN: `${org}${CA_CN_SUFFIX}`, O: org }),
@@ -48,7 +87,7 @@ export async function createOrgCa(options: CreateOrgCaOptions): Promise<Certific
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: toPem(cert.rawData, 'CERTIFICATE'), keyPem: await exportPrivateKeyPem(keys.privateKey) };
+  return toPem(cert.rawData, 'CERTIFICATE');
 }
 
 /** Hex of SERIAL_BYTES random octets, top bit clear (positive) and next bit set (no leading zero octet). */

@@ -1,6 +1,6 @@
 // The certs module's only public entry point: the PKI shared by the CLI and the Kubernetes operator.
-export { createOrgCa, CA_CN_SUFFIX, SERIAL_BYTES } from './ca.js';
-export type { CreateOrgCaOptions } from './ca.js';
+export { createOrgCa, renewOrgCa, CA_CN_SUFFIX, SERIAL_BYTES } from './ca.js';
+export type { CreateOrgCaOptions, RenewOrgCaOptions } from './ca.js';
 export { issueNodeCert, issueUserCert, renewCert } from './issue.js';
 export type { RenewCertOptions } from './issue.js';
 export type { IssueNodeCertOptions, IssueUserCertOptions } from './issue.js';

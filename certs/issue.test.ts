@@ -9,7 +9,9 @@ import {
   parseIdentity,
   PkiError,
   renewCert,
+  renewOrgCa,
   SERIAL_BYTES,
+  verifyChain,
 } from './index.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -71,6 +73,55 @@ describe('createOrgCa', () => {
     ['an invalid now', { org: 'org1', validityDays: 1, now: new Date(Number.NaN) }],
   ])('refuses %s with PKI_BAD_INPUT', async (_case, options) => {
     expect((await rejection(createOrgCa(options))).code).toBe('PKI_BAD_INPUT');
+  });
+});
+
+describe('renewOrgCa', () => {
+  it('certifies the same key and name for longer, so certificates of either version verify under the other', async () => {
+    const now = new Date();
+    const ca = await createOrgCa({
+      org: 'org1',
+      validityDays: 30,
+      now: new Date(now.getTime() - 20 * DAY_MS),
+    });
+    const leaf = await issueNodeCert({
+      ca,
+      org: 'org1',
+      role: 'peer',
+      name: 'peer0-org1',
+      dnsNames: ['localhost'],
+      ipAddresses: [],
+      validityDays: 9,
+    });
+    const renewedPem = await renewOrgCa({ ca, validityDays: 365, now });
+    const before = new X509Certificate(ca.certPem);
+    const renewed = new X509Certificate(renewedPem);
+    expect(renewed.subject).toBe(before.subject);
+    expect(spkiOf(renewedPem)).toBe(spkiOf(ca.certPem));
+    expect(renewed.serialNumber).not.toBe(before.serialNumber);
+    expect(renewed.ca).toBe(true);
+    expect(Date.parse(renewed.validTo) - Date.parse(before.validTo)).toBeGreaterThan(300 * DAY_MS);
+    // The old CA's leaf under the renewed CA alone, and a new leaf (signed by the same key) under the old.
+    expect(verifyChain(leaf.certPem, [renewedPem]).name).toBe('peer0-org1');
+    const newLeaf = await issueNodeCert({
+      ca: { certPem: renewedPem, keyPem: ca.keyPem },
+      org: 'org1',
+      role: 'orderer',
+      name: 'orderer9',
+      dnsNames: ['localhost'],
+      ipAddresses: [],
+      validityDays: 5,
+    });
+    expect(verifyChain(newLeaf.certPem, [ca.certPem]).name).toBe('orderer9');
+  });
+
+  it("refuses a key that is not the CA certificate's with PKI_BAD_KEY", async () => {
+    const ca = await createOrgCa({ org: 'org1', validityDays: 30 });
+    const other = await createOrgCa({ org: 'org1', validityDays: 30 });
+    const error = await rejection(
+      renewOrgCa({ ca: { certPem: ca.certPem, keyPem: other.keyPem }, validityDays: 30 }),
+    );
+    expect(error.code).toBe('PKI_BAD_KEY');
   });
 });
 

@@ -19,6 +19,7 @@ import {
   type TestNetwork,
 } from '../../test/support/chain-fixture.js';
 import { dropSchema, testDatabaseUrl, uniqueSchema } from '../../test/support/database.js';
+import { approveConfig, configEnvelope } from '../config/index.js';
 import { LedgerError } from './errors.js';
 import { ChainStore } from './store.js';
 
@@ -421,5 +422,33 @@ describe('state and validation codes', () => {
     const again = await openStore(store.schema);
     expect(await again.head()).toEqual(await store.head());
     expect(await again.verify()).toMatchObject({ ok: true });
+  });
+});
+
+describe('configuration blocks', () => {
+  it('puts in force only a valid config transaction, but starts the epoch at a refused one too', async () => {
+    const store = await openStore();
+    await appendTradeChain(store, 1);
+    expect(await store.latestConfig()).toMatchObject({ height: 0 });
+    expect(await store.lastConfigBlockHeight()).toBe(0);
+    const { block: head } = (await store.getBlock(1))!;
+    const next = { ...net.config, sequence: 1, consensus: { ...net.config.consensus, batchTxMax: 7 } };
+    const admins = net.material.users.filter((u) => u.role === 'admin');
+    const approvals = admins.map((a) => approveConfig(next, { org: a.org, cert: a.certPem }, a.keyPem));
+    const envelope = configEnvelope(
+      next,
+      approvals,
+      { org: admins[0]!.org, cert: admins[0]!.certPem },
+      admins[0]!.keyPem,
+    );
+    const refused = certifiedBlock(net, { height: 1, hash: blockHash(head.header) }, [envelope]);
+    await store.appendBlock({
+      block: refused.block,
+      validationCodes: [ValidationCode.BAD_CONFIG_UPDATE],
+      commitCertificate: refused.commitCertificate,
+    });
+    expect((await store.latestConfig())?.height).toBe(0);
+    expect((await store.latestConfig())?.config.sequence).toBe(0);
+    expect(await store.lastConfigBlockHeight()).toBe(2);
   });
 });

@@ -338,6 +338,18 @@ export class ChainStore {
     return { config: envelope.payload.config, height: row.height };
   }
 
+  /**
+   * The height of the newest block that orders a config transaction, applied or refused (0: the
+   * genesis): every such block ends a consensus epoch, since the core cannot tell in advance
+   * whether the update will apply.
+   */
+  async lastConfigBlockHeight(): Promise<number> {
+    const { rows } = await this.pool.query<{ height: number | null }>(
+      `SELECT max(height) AS height FROM ${this.t.transactions} WHERE is_config`,
+    );
+    return rows[0]?.height ?? 0;
+  }
+
   /** The final (non-duplicate) occurrence of a transaction id, if any. */
   async getTransaction(txId: string): Promise<StoredTransaction | null> {
     const { rows } = await this.pool.query<TxDbRow>(

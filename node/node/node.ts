@@ -112,6 +112,8 @@ export class ChainNode {
   private configInForce: NetworkConfig;
   /** The height of the block that put configInForce in force (0: genesis). */
   private configSince: number;
+  /** The height of the newest config block, applied or refused: where the consensus epoch began. */
+  private epochSince: number;
   /** The configuration the transport uses: configInForce, or a newer one known from the network directory. */
   private transportConfig: NetworkConfig;
   private membersVerifier: MembershipVerifier;
@@ -130,11 +132,13 @@ export class ChainNode {
     private transport: Transport | undefined,
     readonly logger: Logger,
     config: { readonly config: NetworkConfig; readonly height: number },
+    epochStart: number,
     transportConfig: NetworkConfig,
     selfEntry: NodeEntry,
   ) {
     this.configInForce = config.config;
     this.configSince = config.height;
+    this.epochSince = epochStart;
     this.transportConfig = transportConfig;
     this.lastSelfEntry = selfEntry;
     this.membersFor = config.config;
@@ -186,6 +190,7 @@ export class ChainNode {
         undefined,
         log,
         config,
+        await store.lastConfigBlockHeight(),
         transportConfig,
         identity.entry,
       );
@@ -287,9 +292,17 @@ export class ChainNode {
     return this.lastSelfEntry;
   }
 
-  /** The height of the block that put the configuration in force (0: genesis): the consensus epoch's start. */
+  /** The height of the block that put the configuration in force (0: genesis). */
   get configHeight(): number {
     return this.configSince;
+  }
+
+  /**
+   * Where the consensus epoch began: the newest config block, which a refused update's block
+   * is too (the core ends an epoch at every config block; the configuration then stays).
+   */
+  get epochStart(): number {
+    return this.epochSince;
   }
 
   /**
@@ -350,6 +363,7 @@ export class ChainNode {
       validationCodes: codes,
       commitCertificate: certificate,
     });
+    if (block.transactions.some((e) => e.payload.type === 'config')) this.epochSince = block.header.height;
     if (nextConfig !== undefined && nextConfig.sequence !== this.configInForce.sequence) {
       this.configInForce = nextConfig;
       this.configSince = block.header.height;

@@ -105,7 +105,7 @@ export class OrdererRole {
   }
 
   /**
-   * Starts the core of the epoch the configuration in force began (at node.configHeight), if
+   * Starts the core of the epoch that began at the newest config block (node.epochStart), if
    * this orderer votes in it; otherwise follows the chain as a learner or stays idle.
    */
   private startEpoch(restore: RestoreState, epochStartHash: Hash): ConsensusCore | undefined {
@@ -118,7 +118,7 @@ export class OrdererRole {
       node.logger.info(
         {
           membership,
-          epochStart: node.configHeight,
+          epochStart: node.epochStart,
           sequence: config.sequence,
           votingOrderers: votingOrderers(config.orderers).length,
         },
@@ -138,7 +138,7 @@ export class OrdererRole {
             {
               self: node.name,
               orderers: votingOrderers(config.orderers).map((o) => o.name),
-              epochStart: node.configHeight,
+              epochStart: node.epochStart,
               epochStartHash,
               params: config.consensus,
               tickMs: this.tickMs,
@@ -171,9 +171,8 @@ export class OrdererRole {
       (bytes) => JSON.parse(bytes.toString('utf8')) as PersistRecord,
     );
     const recentTxIds = await node.store.recentTxIds(RECENT_FINAL_TXIDS_MAX);
-    const epochStart = await node.store.getBlock(node.configHeight);
-    if (epochStart === null)
-      throw new Error(`block ${node.configHeight} (the configuration in force) vanished`);
+    const epochStart = await node.store.getBlock(node.epochStart);
+    if (epochStart === null) throw new Error(`block ${node.epochStart} (the epoch's start) vanished`);
     const role = new OrdererRole(node, tickMs);
     role.startEpoch(
       {
@@ -414,7 +413,7 @@ export class OrdererRole {
         this.following = undefined;
         this.lastFollowMs = 0;
       }
-      if (this.node.configHeight === block.header.height) {
+      if (this.node.epochStart === block.header.height) {
         const core = this.startEpoch(
           {
             head: { block, certificate },
@@ -506,12 +505,11 @@ export class OrdererRole {
           'a final block holds an invalid config update',
         );
       }
-      await this.node.commitBlock(
-        block,
-        await this.orderingCodes(block, update),
-        certificate,
-        update?.config,
-      );
+      const codes = await this.orderingCodes(block, update);
+      // A replayed config transaction is stored as DUPLICATE_TXID and, as on peers, not applied.
+      const configIndex = block.transactions.findIndex((e) => e.payload.type === 'config');
+      const applies = update !== null && codes[configIndex] === ValidationCode.VALID;
+      await this.node.commitBlock(block, codes, certificate, applies ? update.config : undefined);
     });
   }
 
