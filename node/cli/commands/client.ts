@@ -1,12 +1,13 @@
 import type { ConsensusMetrics } from '../../consensus/index.js';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { STATUS_TIMEOUT_MS, withTimeout } from '../../local/wait.js';
 import { ClientError, type ChainnodeClient } from '../../sdk/index.js';
 import { cliContext, type CliContext } from '../context.js';
 import { printJson, table } from '../output.js';
 
 /** A node that has not answered /status in this time is shown as down. */
-export const STATUS_TIMEOUT_MS = 3_000;
+export { STATUS_TIMEOUT_MS };
 
 export interface NodeStatusRow {
   name: string;
@@ -45,7 +46,7 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
       };
       try {
         const client = await ctx.client(n.name);
-        const s = (await withTimeout(client.status(), STATUS_TIMEOUT_MS)) as {
+        const s = (await withTimeout(client.status(), STATUS_TIMEOUT_MS, `${n.name} /status`)) as {
           height: number;
           headHash: string;
           leader: boolean | null;
@@ -81,24 +82,6 @@ export async function networkStatus(ctx: CliContext): Promise<NodeStatusRow[]> {
       }
     }),
   );
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`no answer within ${ms} ms`));
-    }, ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }
 
 export function statusTable(rows: readonly NodeStatusRow[]): string {

@@ -9,6 +9,7 @@ import { loadSampleContract, SAMPLE_CONTRACTS } from '../../contracts/index.js';
 import { logDir } from '../../local/paths.js';
 import { chainnodeCommand, superviseLocalNetwork } from '../../local/supervisor.js';
 import { processAlive, readLocalState } from '../../local/state.js';
+import { pollUntil, StopWaiting } from '../../local/wait.js';
 import {
   DEFAULT_BASE_PORT,
   DEFAULT_HOST,
@@ -30,22 +31,6 @@ import { networkStatus, statusTable } from './client.js';
 export const UP_TIMEOUT_MS = 120_000;
 /** How long `down` waits for the supervisor to stop everything. */
 export const DOWN_TIMEOUT_MS = 60_000;
-const POLL_MS = 250;
-
-async function waitUntil<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-}
-
 /** Deploys the shipped samples that are not deployed yet (version 1). */
 async function deploySamples(ctx: CliContext): Promise<string[]> {
   const client = await ctx.client();
@@ -174,9 +159,11 @@ export function registerLocalNetwork(program: Command): void {
         const ctx = await cliContext(cmd);
         const total = ctx.nodes().length;
         const bar = progressBar('starting nodes', total, process.stderr.isTTY && opts.json !== true);
-        await waitUntil('every node to answer', UP_TIMEOUT_MS, async () => {
+        await pollUntil('every node to answer', UP_TIMEOUT_MS, async () => {
           if (supervisor.exitCode !== null)
-            throw new Error(`the network failed to start; see ${join(logDir(dir), 'supervisor.log')}`);
+            throw new StopWaiting(
+              new Error(`the network failed to start; see ${join(logDir(dir), 'supervisor.log')}`),
+            );
           const rows = await networkStatus(ctx);
           bar.update(rows.filter((r) => r.healthy).length);
           // Ready means serving and linked to every other member: endorsement needs the mesh.
@@ -222,7 +209,7 @@ export function registerLocalNetwork(program: Command): void {
         return;
       }
       process.kill(state.supervisorPid, 'SIGTERM');
-      await waitUntil('the network to stop', DOWN_TIMEOUT_MS, () =>
+      await pollUntil('the network to stop', DOWN_TIMEOUT_MS, () =>
         Promise.resolve(processAlive(state.supervisorPid) ? undefined : true),
       );
       process.stdout.write('local network stopped\n');
