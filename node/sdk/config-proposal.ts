@@ -416,8 +416,3 @@ export async function changesFromFlags(flags: ChangeFlags, networkDir?: string):
   for (const name of flags.removeOrg ?? []) changes.push({ op: 'remove-org', name });
   return changes;
 }
-
-/** A proposal's configuration, checked whole (after a hand edit, the schema names the field). */
-export function proposalConfig(proposal: ConfigProposal): NetworkConfig {
-  return parseWith(networkConfigSchema, proposal.config, 'config');
-}

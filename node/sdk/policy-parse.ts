@@ -1,7 +1,8 @@
 import { parseWith, policySchema, ProtocolError, type PolicyExpr } from '../protocol/index.js';
 
 /**
- * Parses a policy as a person writes it on a command line: Fabric's syntax
+ * Parses a policy as a person writes it on a command line (`config propose --policy` and `bench
+ * --policy`): Fabric's syntax
  * (`AND('org1', 'org2')`, `OR('org1', OutOf(2, 'org2', 'org3', 'org4'))`, a bare `org1`; quotes
  * optional, keywords case-insensitive) or the configuration's JSON form (`{"org": "org1"}`).
  * Throws an Error naming the position of the first problem.
@@ -22,7 +23,7 @@ export function parsePolicy(text: string): PolicyExpr {
   try {
     return parseWith(policySchema, expr, 'policy');
   } catch (e) {
-    if (e instanceof ProtocolError) throw new Error(`bad policy "${source}": ${e.message}`);
+    if (e instanceof ProtocolError) throw new Error(`invalid policy "${source}": ${e.message}`);
     throw e;
   }
 }
@@ -75,7 +76,8 @@ class PolicyParser {
       if (keyword === 'or') return { or: terms };
       return { outOf: { k: k ?? 0, of: terms } };
     }
-    if (open?.kind === '(') this.fail(open.at, `unknown operator "${token.value}" (use AND, OR or OutOf)`);
+    if (open?.kind === '(')
+      this.fail(open.at, `unknown policy operator ${token.value} (use AND, OR or OutOf)`);
     const dot = token.value.indexOf('.');
     if (dot !== -1) {
       this.fail(
@@ -99,7 +101,7 @@ class PolicyParser {
   }
 
   private fail(at: number, message: string): never {
-    throw new Error(`bad policy "${this.source}" at character ${at + 1}: ${message}`);
+    throw new Error(`invalid policy "${this.source}" at character ${at + 1}: ${message}`);
   }
 }
 
@@ -115,12 +117,13 @@ function tokenize(source: string): Token[] {
       i += 1;
     } else if (c === "'" || c === '"') {
       const end = source.indexOf(c, i + 1);
-      if (end === -1) throw new Error(`bad policy "${source}" at character ${i + 1}: unterminated quote`);
+      if (end === -1) throw new Error(`invalid policy "${source}" at character ${i + 1}: unterminated quote`);
       tokens.push({ kind: 'name', value: source.slice(i + 1, end), at: i, quoted: true });
       i = end + 1;
     } else {
       const match = /^[A-Za-z0-9_.-]+/.exec(source.slice(i));
-      if (match === null) throw new Error(`bad policy "${source}" at character ${i + 1}: unexpected "${c}"`);
+      if (match === null)
+        throw new Error(`invalid policy "${source}" at character ${i + 1}: unexpected "${c}"`);
       const word = match[0];
       if (/^\d+$/.test(word)) tokens.push({ kind: 'number', value: Number(word), at: i });
       else tokens.push({ kind: 'name', value: word, at: i, quoted: false });

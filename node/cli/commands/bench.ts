@@ -5,7 +5,7 @@ import { benchContracts } from '../../contracts/bench.js';
 import { benchCrypto } from '../../bench/crypto.js';
 import { runBenchmark, type BenchOptions, type BenchResult } from '../../bench/harness.js';
 import { benchLedger } from '../../bench/ledger.js';
-import { parsePolicy } from '../../bench/policy.js';
+import { parsePolicy } from '../../sdk/index.js';
 import { renderReport } from '../../bench/report.js';
 import { round } from '../../bench/stats.js';
 import { BENCH_CONTRACTS, isBenchContract } from '../../bench/workload.js';
