@@ -3,6 +3,15 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { runDir, stateFile } from './paths.js';
 
+/** One node run by the supervisor: its process (null once exited) and what became of it. */
+export const nodeStateSchema = z
+  .object({
+    pid: z.number().int().nullable(),
+    state: z.enum(['starting', 'running', 'stopped', 'exited']),
+    exitCode: z.number().int().nullable(),
+  })
+  .strict();
+
 /** What a running local network looks like from outside: who runs, where its database is. */
 export const localStateSchema = z
   .object({
@@ -11,16 +20,7 @@ export const localStateSchema = z
     /** Contains the database password: the file is 0600. */
     databaseUrl: z.string(),
     databaseDescription: z.string(),
-    nodes: z.record(
-      z.string(),
-      z
-        .object({
-          pid: z.number().int().nullable(),
-          state: z.enum(['starting', 'running', 'stopped', 'exited']),
-          exitCode: z.number().int().nullable(),
-        })
-        .strict(),
-    ),
+    nodes: z.record(z.string(), nodeStateSchema),
   })
   .strict();
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadLatestConfig, loadNetworkDir } from '../config/index.js';
 import { openDatabase, type DatabaseHandle } from '../ledger/index.js';
-import { serveControl, type ControlRequest } from './control.js';
+import { serveControl, type ControlReply, type ControlRequest, type SupervisedNodes } from './control.js';
 import { logDir, nodeLogFile } from './paths.js';
 import { clearLocalState, processAlive, writeLocalState, type LocalState } from './state.js';
 
@@ -43,7 +43,7 @@ export async function superviseLocalNetwork(
   const latest = await loadLatestConfig(dir, network.config);
   await mkdir(logDir(dir), { recursive: true });
   // Listening first: a failure here must not leave a database running.
-  let handleControl: (request: ControlRequest) => Promise<void> = () =>
+  let handleControl: (request: ControlRequest) => Promise<ControlReply> = () =>
     Promise.reject(new Error('the network is starting'));
   const controlServer = await serveControl(dir, (request) => handleControl(request));
   const database: DatabaseHandle = await openDatabase({ dir }).catch((e: unknown) => {
@@ -54,6 +54,14 @@ export async function superviseLocalNetwork(
   const names = [...latest.orderers, ...latest.peers].map((n) => n.name as string);
   const cli = chainnodeCommand();
   let stopping = false;
+
+  const nodeStates = (): SupervisedNodes =>
+    Object.fromEntries(
+      [...children].map(([name, c]) => [
+        name,
+        { pid: c.process?.pid ?? null, state: c.state, exitCode: c.exitCode },
+      ]),
+    );
 
   // Saves run one after another (node exits can come in bursts), and stop once shutting down.
   let saving: Promise<void> = Promise.resolve();
@@ -66,12 +74,7 @@ export async function superviseLocalNetwork(
           startedAtMs: Date.now(),
           databaseUrl: database.url,
           databaseDescription: database.description,
-          nodes: Object.fromEntries(
-            [...children].map(([name, c]) => [
-              name,
-              { pid: c.process?.pid ?? null, state: c.state, exitCode: c.exitCode },
-            ]),
-          ),
+          nodes: nodeStates(),
         });
       })
       .catch((e: unknown) => {
@@ -124,15 +127,16 @@ export async function superviseLocalNetwork(
     await save();
   };
 
-  // `chainnode node add|remove` and `org add`: start a node just added to the configuration, or
-  // stop one just removed from it.
-  handleControl = async (request: ControlRequest): Promise<void> => {
+  // `chainnode node add|remove|rotate` and `org add`: what runs (asked before any change is
+  // submitted), start a node just added to the configuration, stop one just removed from it.
+  handleControl = async (request: ControlRequest): Promise<ControlReply> => {
     if (stopping) throw new Error('the network is stopping');
+    if (request.op === 'status') return { nodes: nodeStates() };
     if (request.op === 'stop') {
       if (!children.has(request.name)) throw new Error(`${request.name} is not run by this network`);
       logger.info({ node: request.name }, 'stopping node (control request)');
       await stopChild(request.name);
-      return;
+      return {};
     }
     const config = await loadLatestConfig(dir, network.config);
     if (![...config.orderers, ...config.peers].some((n) => n.name === request.name))
@@ -141,6 +145,7 @@ export async function superviseLocalNetwork(
     logger.info({ node: request.name }, 'starting node (control request)');
     launch(request.name);
     await save();
+    return {};
   };
 
   for (const name of names) launch(name);
