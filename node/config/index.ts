@@ -31,6 +31,7 @@ export {
   configAfter,
   approveConfig,
   configEnvelope,
+  configTxProblems,
   configUpdateProblems,
   POLICY_NAMES,
   type ConfigChange,

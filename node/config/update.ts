@@ -18,6 +18,7 @@ import {
   type PolicyExpr,
 } from '../protocol/index.js';
 import { ConfigError } from './errors.js';
+import { PkiError, verifyChain } from '../../certs/index.js';
 import { approvalProblems, configProblems } from './validate.js';
 
 /**
@@ -33,6 +34,11 @@ export type ConfigChange =
   | { readonly op: 'remove-node'; readonly name: string }
   | { readonly op: 'add-org'; readonly org: Organisation }
   | { readonly op: 'remove-org'; readonly name: string }
+  /**
+   * An organisation's trusted CA certificates replaced: a renewed CA (same key and name, so
+   * everything it issued still verifies) is rolled in as [renewed, old], then [renewed].
+   */
+  | { readonly op: 'set-org-cas'; readonly org: string; readonly caCerts: readonly string[] }
   | { readonly op: 'set-policy'; readonly policy: PolicyName; readonly expr: PolicyExpr }
   | { readonly op: 'set-consensus'; readonly params: Partial<ConsensusParams> }
   /** A node's certificate renewed (same key) or replaced (new key). */
@@ -96,6 +102,13 @@ function applyOne(config: NetworkConfig, change: ConfigChange): NetworkConfig {
         );
       return { ...config, orgs: config.orgs.filter((o) => o.name !== change.name) };
     }
+    case 'set-org-cas':
+      if (!config.orgs.some((o) => o.name === change.org)) fail(`no org named "${change.org}"`);
+      if (change.caCerts.length === 0) fail(`org "${change.org}" would trust no CA certificate`);
+      return {
+        ...config,
+        orgs: config.orgs.map((o) => (o.name === change.org ? { ...o, caCerts: [...change.caCerts] } : o)),
+      };
     case 'set-policy':
       if (!POLICY_NAMES.includes(change.policy)) fail(`unknown policy "${change.policy as string}"`);
       return { ...config, policies: { ...config.policies, [change.policy]: change.expr } };
@@ -162,6 +175,66 @@ export function configUpdateProblems(current: NetworkConfig, next: NetworkConfig
   return problems;
 }
 
+/**
+ * Every reason a config transaction may not be applied on top of `current` at `at`: its
+ * approvals and creator (approvalProblems), the update itself (configUpdateProblems), and that
+ * no organisation is locked out of its own administration. Orderers (admission, proposed
+ * blocks, final blocks), peers (validation) and gateways (pre-check) all ask this one function,
+ * so they cannot disagree about which updates apply.
+ */
+export function configTxProblems(envelope: Envelope, current: NetworkConfig, at: Date): string[] {
+  if (envelope.payload.type !== 'config') return ['the transaction is not a config transaction'];
+  const next = envelope.payload.config;
+  return [
+    ...approvalProblems(envelope, current, current.policies.admin, at),
+    ...configUpdateProblems(current, next, at),
+    ...orgAdminProblems(envelope.payload.approvals, current, next, at),
+  ];
+}
+
+/**
+ * An organisation whose CA certificates change must approve that itself, with an admin
+ * certificate its new CAs still trust: otherwise other organisations could take over its
+ * identity, or a swap to an unrelated CA would leave it without any admin (the configuration
+ * does not list admins, so this is the one moment the last one can be seen to survive).
+ */
+function orgAdminProblems(
+  approvals: readonly Approval[],
+  current: NetworkConfig,
+  next: NetworkConfig,
+  at: Date,
+): string[] {
+  const problems: string[] = [];
+  for (const org of next.orgs) {
+    const before = current.orgs.find((o) => o.name === org.name);
+    if (before === undefined || sameStrings(before.caCerts, org.caCerts)) continue;
+    const own = approvals.filter((a) => a.signer.org === org.name);
+    if (own.length === 0) {
+      problems.push(
+        `the CA certificates of org ${org.name} change, so its own admin must approve the update`,
+      );
+      continue;
+    }
+    const kept = own.some((a) => {
+      try {
+        return verifyChain(a.signer.cert, org.caCerts, { at }).role === 'admin';
+      } catch (e) {
+        if (e instanceof PkiError) return false;
+        throw e;
+      }
+    });
+    if (!kept)
+      problems.push(
+        `org ${org.name} would be left without an admin: none of its approving admins' certificates is trusted by its new CA certificates`,
+      );
+  }
+  return problems;
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** An admin's approval of `config`: a signature over its canonical bytes. */
 export function approveConfig(config: NetworkConfig, admin: Identity, keyPem: string): Approval {
   return {
@@ -203,11 +276,7 @@ export function configAfter(
 ): { readonly config: NetworkConfig; readonly problems: readonly string[] } | null {
   const envelope = block.transactions.find((e) => e.payload.type === 'config');
   if (envelope === undefined || envelope.payload.type !== 'config') return null;
-  const at = new Date(block.header.timestampMs);
-  const problems = [
-    ...approvalProblems(envelope, current, current.policies.admin, at),
-    ...configUpdateProblems(current, envelope.payload.config, at),
-  ];
+  const problems = configTxProblems(envelope, current, new Date(block.header.timestampMs));
   return problems.length === 0
     ? { config: envelope.payload.config, problems }
     : { config: current, problems };

@@ -107,6 +107,12 @@ export function approvalProblems(
     !keys.get(payload.creator.cert).verify(SigningDomain.envelope, payloadBytes(payload), envelope.signature)
   ) {
     problems.push('the creator signature over the config transaction does not verify');
+  } else if (
+    !payload.approvals.some(
+      (a) => a.signer.org === payload.creator.org && a.signer.cert === payload.creator.cert,
+    )
+  ) {
+    problems.push(`the creator (an admin of ${payload.creator.org}) is not one of the approving admins`);
   }
   return problems;
 }

@@ -1,4 +1,4 @@
-import { approvalProblems, configUpdateProblems, type MembershipVerifier } from '../config/index.js';
+import { configTxProblems, type MembershipVerifier } from '../config/index.js';
 import type { CertificateKeyCache } from '../crypto/index.js';
 import {
   blockHash,
@@ -41,10 +41,7 @@ export function envelopeProblem(
   }
   const orgs = new Set([creator.org]);
   if (payload.type === 'config') {
-    const problems = [
-      ...approvalProblems(envelope, config, config.policies.admin, at),
-      ...configUpdateProblems(config, payload.config, at),
-    ];
+    const problems = configTxProblems(envelope, config, at);
     return problems.length === 0 ? null : `config update refused: ${problems.join('; ')}`;
   }
   if (!policySatisfied(config.policies.submit, orgs)) return `org ${creator.org} may not submit transactions`;

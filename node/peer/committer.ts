@@ -74,7 +74,12 @@ export class Committer extends EventEmitter {
    * regardless: the caller then proceeds on older state, which validation will judge.
    */
   waitForHeight(height: number, timeoutMs: number): Promise<void> {
-    if (this.node.chainHead.height >= height) return Promise.resolve();
+    return this.waitUntil(() => this.node.chainHead.height >= height, timeoutMs);
+  }
+
+  /** Resolves once `reached` holds after a commit (at once if it holds now), or after `timeoutMs` regardless. */
+  waitUntil(reached: () => boolean, timeoutMs: number): Promise<void> {
+    if (reached()) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -82,7 +87,7 @@ export class Committer extends EventEmitter {
         resolve();
       };
       const check = (): void => {
-        if (this.node.chainHead.height >= height) done();
+        if (reached()) done();
       };
       const timer = setTimeout(done, timeoutMs);
       this.on('block', check);
@@ -138,7 +143,10 @@ export class Committer extends EventEmitter {
       members: this.node.members,
       keys: this.node.keys,
     });
-    const { codes, config } = validateBlock(block, ctx);
+    const { codes, config, configProblems } = validateBlock(block, ctx);
+    for (const [txIndex, problems] of configProblems) {
+      this.node.logger.warn({ height, txIndex, problems }, 'a config update was refused (BAD_CONFIG_UPDATE)');
+    }
     await this.node.commitBlock(block, codes, certificate as CommitCertificate, config);
     this.updateCache(block, codes);
     this.armStallTimer();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { approvalProblems, configUpdateProblems } from '../config/index.js';
+import { configTxProblems } from '../config/index.js';
 import type { ChainNode, NodeMessage } from '../node/index.js';
 import { Channel, encodeEndorse, encodeEndorsed, encodeSubmit } from '../node/index.js';
 import {
@@ -18,7 +18,7 @@ import {
   type SignedProposal,
 } from '../protocol/index.js';
 import type { PeerIdentity } from '../transport/index.js';
-import type { Committer, TransactionOutcome } from './committer.js';
+import type { CommittedBlockEvent, Committer, TransactionOutcome } from './committer.js';
 import type { Endorser } from './endorser.js';
 import { PeerError } from './errors.js';
 import { contractDefinitionSchema, definitionKey, LIFECYCLE_CONTRACT } from './lifecycle.js';
@@ -111,13 +111,14 @@ export class Gateway {
         return { txId, code: known.validationCode, height: known.height, txIndex: known.txIndex };
       }
       if (envelope.payload.type === 'config') {
+        // An update drafted from a configuration this peer has not committed yet: catch up first
+        // rather than refuse it as "must be s+1".
+        const base = envelope.payload.config.sequence - 1;
+        await this.committer.waitUntil(() => this.node.config.sequence >= base, ENDORSE_CATCHUP_MS);
         // Orderers drop a refused transaction without telling anyone: say why here, at once.
         const config = this.node.config;
         const at = new Date();
-        const problems = [
-          ...approvalProblems(envelope, config, config.policies.admin, at),
-          ...configUpdateProblems(config, envelope.payload.config, at),
-        ];
+        const problems = configTxProblems(envelope, config, at);
         if (problems.length > 0) {
           throw new PeerError(
             'PEER_BAD_CONFIG_UPDATE',
@@ -133,7 +134,41 @@ export class Gateway {
       wait.cancel();
       throw e;
     }
-    return wait.outcome;
+    if (envelope.payload.type !== 'config') return wait.outcome;
+    // Two updates drafted from one configuration: whichever is ordered first wins, and orderers
+    // drop the other without telling anyone. Say so as soon as the winner commits here.
+    const conflict = this.configConflict(txId, envelope.payload.config.sequence);
+    try {
+      return await Promise.race([wait.outcome, conflict.refused]);
+    } finally {
+      wait.cancel();
+      conflict.cancel();
+    }
+  }
+
+  /** Rejects once another update puts configuration `sequence` (or a later one) in force. */
+  private configConflict(txId: string, sequence: number): { refused: Promise<never>; cancel(): void } {
+    let cancel = (): void => undefined;
+    const refused = new Promise<never>((_, reject) => {
+      const check = ({ block }: CommittedBlockEvent): void => {
+        const config = this.node.config;
+        if (config.sequence < sequence || block.transactions.some((e) => e.payload.txId === txId)) return;
+        cancel();
+        reject(
+          new PeerError(
+            'PEER_BAD_CONFIG_UPDATE',
+            `config update ${txId} conflicts with a concurrent change: configuration sequence ${config.sequence} ` +
+              `was put in force by another update (block ${block.header.height}); draft it again from the current configuration`,
+          ),
+        );
+      };
+      cancel = () => {
+        this.committer.off('block', check);
+      };
+      this.committer.on('block', check);
+    });
+    refused.catch(() => undefined);
+    return { refused, cancel };
   }
 
   /**

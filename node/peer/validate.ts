@@ -1,5 +1,5 @@
 import { CertificateKeyCache } from '../crypto/index.js';
-import { approvalProblems, configUpdateProblems } from '../config/index.js';
+import { configTxProblems } from '../config/index.js';
 import {
   canonicalBytes,
   payloadBytes,
@@ -7,7 +7,6 @@ import {
   SigningDomain,
   ValidationCode,
   type Block,
-  type ConfigPayload,
   type Envelope,
   type InvokePayload,
   type NetworkConfig,
@@ -38,6 +37,8 @@ export interface BlockValidation {
   readonly codes: ValidationCode[];
   /** The configuration after this block: a valid config transaction replaces it for the next block. */
   readonly config: NetworkConfig;
+  /** Why a config transaction of this block was refused (BAD_CONFIG_UPDATE), by transaction index. */
+  readonly configProblems: ReadonlyMap<number, readonly string[]>;
 }
 
 /**
@@ -52,14 +53,21 @@ export function validateBlock(block: Block, ctx: ValidationContext): BlockValida
   const seen = new Set<string>();
   const writtenInBlock = new Map<string, StateVersion>();
   let config = ctx.config;
+  const configProblems = new Map<number, readonly string[]>();
   const codes = block.transactions.map((envelope, txIndex): ValidationCode => {
     const txId = envelope.payload.txId;
     if (ctx.isTxIdKnown(txId) || seen.has(txId)) return ValidationCode.DUPLICATE_TXID;
     seen.add(txId);
     if (envelope.payload.type === 'config') {
-      const result = validateConfig(envelope, envelope.payload, config, at);
-      if (result === ValidationCode.VALID) config = envelope.payload.config;
-      return result;
+      // Approved under the admin policy in force now, by admins of the current organisations, and
+      // the very checks the orderers made when they ordered it.
+      const problems = configTxProblems(envelope, config, at);
+      if (problems.length > 0) {
+        configProblems.set(txIndex, problems);
+        return ValidationCode.BAD_CONFIG_UPDATE;
+      }
+      config = envelope.payload.config;
+      return ValidationCode.VALID;
     }
     const code = validateInvoke(envelope, envelope.payload, ctx, config, at, writtenInBlock);
     if (code === ValidationCode.VALID) {
@@ -69,7 +77,7 @@ export function validateBlock(block: Block, ctx: ValidationContext): BlockValida
     }
     return code;
   });
-  return { codes, config };
+  return { codes, config, configProblems };
 }
 
 function validateInvoke(
@@ -126,20 +134,6 @@ function validateInvoke(
     const current = writtenInBlock.get(key) ?? ctx.committedVersion(read.ns, read.key);
     if (!sameVersion(current, read.version)) return ValidationCode.MVCC_READ_CONFLICT;
   }
-  return ValidationCode.VALID;
-}
-
-function validateConfig(
-  envelope: Envelope,
-  payload: ConfigPayload,
-  current: NetworkConfig,
-  at: Date,
-): ValidationCode {
-  // Approved under the admin policy in force now, by admins of the current organisations, and
-  // the very checks the orderers made when they ordered it (configUpdateProblems).
-  if (approvalProblems(envelope, current, current.policies.admin, at).length > 0)
-    return ValidationCode.BAD_CONFIG_UPDATE;
-  if (configUpdateProblems(current, payload.config, at).length > 0) return ValidationCode.BAD_CONFIG_UPDATE;
   return ValidationCode.VALID;
 }
 

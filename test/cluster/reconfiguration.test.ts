@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { issueNodeCert, renewCert } from '../../certs/index.js';
+import { createOrgCa, issueNodeCert, issueUserCert, renewCert, renewOrgCa } from '../../certs/index.js';
 import {
   applyConfigChanges,
   approveConfig,
@@ -17,6 +17,7 @@ import {
   votingOrderers,
   type NetworkConfig,
   type NodeName,
+  type OrgName,
 } from '../../node/protocol/index.js';
 import { signProposal, signTransaction } from '../../node/sdk/index.js';
 import { eventually, InProcessNetwork } from '../support/network-harness.js';
@@ -42,10 +43,13 @@ function adminsOf(orgs: readonly string[]) {
   });
 }
 
-/** A config update approved by the admins of `orgs` (the first submits it), submitted through a peer. */
-async function reconfigure(changes: ConfigChange[], orgs: readonly string[] = ['org1', 'org2']) {
-  const via = net.peer();
-  const next = applyConfigChanges(via.node.config, changes);
+/** A config update of `config` approved by the admins of `orgs`, the first of them submitting it. */
+function signedUpdate(
+  config: NetworkConfig,
+  changes: ConfigChange[],
+  orgs: readonly string[] = ['org1', 'org2'],
+) {
+  const next = applyConfigChanges(config, changes);
   const admins = adminsOf(orgs);
   const approvals = admins.map((a) => approveConfig(next, { org: a.org, cert: a.certPem }, a.keyPem));
   const creator = admins[0]!;
@@ -55,6 +59,13 @@ async function reconfigure(changes: ConfigChange[], orgs: readonly string[] = ['
     { org: creator.org, cert: creator.certPem },
     creator.keyPem,
   );
+  return { envelope, next };
+}
+
+/** A config update approved by the admins of `orgs` (the first submits it), submitted through a peer. */
+async function reconfigure(changes: ConfigChange[], orgs: readonly string[] = ['org1', 'org2']) {
+  const via = net.peer();
+  const { envelope, next } = signedUpdate(via.node.config, changes, orgs);
   const outcome = await via.gateway.submit(envelope);
   if (outcome.code === ValidationCode.VALID) await writeConfigUpdate(net.dir, envelope);
   return { outcome, config: next };
@@ -192,17 +203,22 @@ describe('live reconfiguration of a 4-orderer network under load', () => {
       changes: ConfigChange[],
       orgs: string[],
       edit?: (c: NetworkConfig) => NetworkConfig,
+      options: { creator?: { org: string; certPem: string; keyPem: string } } = {},
     ) => {
       const via = net.peer();
       let next = applyConfigChanges(via.node.config, changes);
       if (edit !== undefined) next = edit(next);
       const admins = adminsOf(orgs);
       const approvals = admins.map((a) => approveConfig(next, { org: a.org, cert: a.certPem }, a.keyPem));
-      const creator = admins[0]!;
+      const creator = options.creator ?? {
+        org: admins[0]!.org,
+        certPem: admins[0]!.certPem,
+        keyPem: admins[0]!.keyPem,
+      };
       const envelope = configEnvelope(
         next,
         approvals,
-        { org: creator.org, cert: creator.certPem },
+        { org: creator.org as OrgName, cert: creator.certPem },
         creator.keyPem,
       );
       return via.gateway.submit(envelope).then(
@@ -235,6 +251,25 @@ describe('live reconfiguration of a 4-orderer network under load', () => {
         ['org1', 'org2'],
       ),
     ).toMatch(/changes 2 voting orderers at once/);
+    // Signed by an admin whose approval is not among the approvals.
+    const org1Ca = net.material.cas.find((c) => c.org === 'org1')!;
+    const outsider = await issueUserCert({
+      ca: org1Ca,
+      org: 'org1',
+      role: 'admin',
+      name: 'admin2',
+      validityDays: 30,
+    });
+    expect(
+      await problem([{ op: 'set-consensus', params: { batchTxMax: 100 } }], ['org1', 'org2'], undefined, {
+        creator: { org: 'org1', ...outsider },
+      }),
+    ).toMatch(/the creator \(an admin of org1\) is not one of the approving admins/);
+    // org2 trusting an unrelated CA: its admin (and nodes) would no longer be trusted.
+    const stranger = await createOrgCa({ org: 'org2', validityDays: 30 });
+    expect(
+      await problem([{ op: 'set-org-cas', org: 'org2', caCerts: [stranger.certPem] }], ['org1', 'org2']),
+    ).toMatch(/org org2 would be left without an admin/);
     // Nothing applied.
     expect(net.peer().node.config).toEqual(before);
   }, 60_000);
@@ -273,6 +308,45 @@ describe('live reconfiguration of a 4-orderer network under load', () => {
     }
     expect(to - from).toBeGreaterThanOrEqual(4);
   }, 60_000);
+
+  it('refuses the loser of two updates drafted from one configuration with a reason, and applies the winner only', async () => {
+    const base = net.peer().node.config;
+    const first = signedUpdate(base, [{ op: 'set-consensus', params: { batchTxMax: 10 } }]);
+    const second = signedUpdate(base, [{ op: 'set-consensus', params: { batchTxMax: 20 } }]);
+    const outcomes = await Promise.allSettled([
+      net.peer('peer0-org1').gateway.submit(first.envelope),
+      net.peer('peer0-org2').gateway.submit(second.envelope),
+    ]);
+    const won = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const lost = outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as Error).message] : []));
+    expect(won).toHaveLength(1);
+    expect(won[0]!.code).toBe(ValidationCode.VALID);
+    expect(lost).toHaveLength(1);
+    // Both passed the gateways' checks (submitted at once): the loser learns of the winner's commit.
+    expect(lost[0]).toMatch(
+      /conflicts with a concurrent change: configuration sequence \d+ was put in force by another update/,
+    );
+    const winner = won[0]!.txId === first.envelope.payload.txId ? first : second;
+    await writeConfigUpdate(net.dir, winner.envelope);
+    await applied(winner.next.sequence);
+    for (const role of [...net.orderers.values(), ...net.peers.values()]) {
+      if (role.node.config.sequence > 0) expect(role.node.config).toEqual(winner.next);
+    }
+    await load().progressed(3);
+  }, 60_000);
+
+  it("renews an organisation's CA live: trusted as [renewed, old], then [renewed]", async () => {
+    const ca = net.material.cas.find((c) => c.org === 'org2')!;
+    const renewed = await renewOrgCa({ ca, validityDays: 3650 });
+    for (const caCerts of [[renewed, ca.certPem], [renewed]]) {
+      const changed = await reconfigure([{ op: 'set-org-cas', org: 'org2', caCerts }]);
+      expect(changed.outcome.code).toBe(ValidationCode.VALID);
+      await applied(changed.config.sequence);
+      // org2's nodes, admin and client, all issued under the old CA certificate, keep working.
+      await load().progressed(5);
+    }
+    expect(net.peer().node.config.orgs.find((o) => o.name === 'org2')!.caCerts).toEqual([renewed]);
+  }, 120_000);
 
   it('renews certificates live (same key) and keeps ordering', async () => {
     for (const name of ['orderer1', 'peer0-org2']) {
