@@ -13,3 +13,7 @@ export function logDir(dir: string): string {
 export function nodeLogFile(dir: string, name: string): string {
   return join(logDir(dir), `${name}.log`);
 }
+/** Configuration updates sent but not yet known to be committed (write-ahead records). */
+export function pendingUpdatesDir(dir: string): string {
+  return join(runDir(dir), 'pending-config-updates');
+}

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,14 @@ import {
   writeProposal,
   type Signer,
 } from '../../node/sdk/index.js';
-import { adminShortfall, membershipOf, removalProblem } from '../../node/local/membership.js';
+import {
+  adminShortfall,
+  membershipOf,
+  quorumProblem,
+  READY_MARGIN_BLOCKS,
+  removalProblem,
+} from '../../node/local/membership.js';
+import { parsePolicy as benchParsePolicy } from '../../node/bench/policy.js';
 import { parseIdentity, renewCert } from '../../certs/index.js';
 import { randomLoopback, runChainnode } from '../support/processes.js';
 
@@ -56,7 +64,8 @@ describe('parsePolicy', () => {
 
   it('names what is wrong and where', () => {
     expect(() => parsePolicy('')).toThrow('the policy is empty');
-    expect(() => parsePolicy("XOR('a','b')")).toThrow('unknown operator "XOR"');
+    expect(() => parsePolicy("XOR('a','b')")).toThrow('unknown policy operator XOR');
+    expect(() => parsePolicy('AND(Org1)')).toThrow(/^invalid policy "AND\(Org1\)": .*lowercase/);
     expect(() => parsePolicy("AND('a'")).toThrow('ends too early');
     expect(() => parsePolicy("AND('a' 'b')")).toThrow('at character 9: expected "," or ")"');
     expect(() => parsePolicy("AND('a)")).toThrow('unterminated quote');
@@ -245,15 +254,82 @@ describe('local-network helpers', () => {
     );
   });
 
-  it("reads an orderer's membership from its status", () => {
+  it("reads an orderer's membership from the field its /status sends", () => {
     expect(membershipOf({ membership: 'learner' })).toBe('learner');
     expect(membershipOf({ membership: 'voting' })).toBe('voting');
-    expect(membershipOf({ membership: 'removed' })).toBe('removed');
-    expect(membershipOf({ membership: 'not-member' })).toBe('removed');
+    expect(membershipOf({ membership: 'not-member' })).toBe('not-member');
+    // A peer reports null; anything else is not a membership.
     expect(membershipOf({ membership: null })).toBeUndefined();
-    expect(membershipOf({ consensus: { membership: 'voting' } })).toBe('voting');
-    expect(membershipOf({ voting: false })).toBe('learner');
-    expect(membershipOf({ height: 3 })).toBeUndefined();
+    expect(membershipOf({ membership: 'votes' })).toBeUndefined();
+    expect(membershipOf({})).toBeUndefined();
+  });
+
+  it('bench --policy and config propose --policy share one parser', () => {
+    expect(benchParsePolicy).toBe(parsePolicy);
+  });
+});
+
+describe('the quorum guard before promoting, removing or restarting a voting orderer', () => {
+  // config: orderer0..3 voting (quorum 3 of 4).
+  const heights = (entries: Record<string, number>) => new Map(Object.entries(entries));
+  const all = heights({ orderer0: 100, orderer1: 100, orderer2: 99, orderer3: 100 });
+
+  it('allows each change when every voting orderer answers and is caught up', () => {
+    expect(quorumProblem(config, { op: 'remove', name: 'orderer3' }, all)).toBeNull();
+    expect(quorumProblem(config, { op: 'restart', name: 'orderer3' }, all)).toBeNull();
+    expect(quorumProblem(config, { op: 'join' }, all)).toBeNull();
+  });
+
+  it('refuses to remove a voter when the others would not make the smaller quorum', () => {
+    // 4 -> 3 voting orderers: quorum 2; orderer1 and orderer2 are silent, orderer0 alone is left.
+    const twoDown = heights({ orderer0: 100, orderer3: 100 });
+    expect(quorumProblem(config, { op: 'remove', name: 'orderer3' }, twoDown)).toBe(
+      'only 2 of 4 voting orderers answer and are caught up, and ordering the update needs 3; not ready: orderer1, orderer2',
+    );
+    const oneDown = heights({ orderer0: 100, orderer1: 100, orderer3: 100 });
+    // Removing the silent one is fine (3 left, 2 needed); removing a live one leaves 2 of quorum 2.
+    expect(quorumProblem(config, { op: 'remove', name: 'orderer2' }, oneDown)).toBeNull();
+    expect(quorumProblem(config, { op: 'remove', name: 'orderer3' }, oneDown)).toBeNull();
+    // Restarting a live voter while another is down leaves 2 of the 4-node quorum 3.
+    expect(quorumProblem(config, { op: 'restart', name: 'orderer3' }, oneDown)).toBe(
+      'restarting orderer3 leaves 4 voting orderers, whose quorum is 3, but only 2 would be ready; not ready: orderer2',
+    );
+  });
+
+  it('counts a voter far behind as not ready, and a learner only once caught up', () => {
+    const behind = heights({
+      orderer0: 500,
+      orderer1: 500,
+      orderer2: 500 - READY_MARGIN_BLOCKS - 1,
+      orderer3: 500,
+    });
+    expect(quorumProblem(config, { op: 'restart', name: 'orderer0' }, behind)).toContain(
+      'not ready: orderer2',
+    );
+    const withLearner = applyConfigChanges(config, [
+      {
+        op: 'add-orderer',
+        entry: { ...material.orderers[0]!.entry, name: 'orderer7' as never, port: 1, apiPort: 2 },
+      },
+    ] as ConfigChange[]);
+    // 5 voting after the promotion: quorum 4. Four ready voters suffice even with a lagging learner...
+    expect(
+      quorumProblem(withLearner, { op: 'promote', name: 'orderer7' }, new Map([...all, ['orderer7', 3]])),
+    ).toBeNull();
+    // ...but with a voter down, the learner must be caught up to count.
+    const oneDown = heights({ orderer0: 100, orderer1: 100, orderer3: 100 });
+    expect(
+      quorumProblem(withLearner, { op: 'promote', name: 'orderer7' }, new Map([...oneDown, ['orderer7', 3]])),
+    ).toBe(
+      'promoting orderer7 (not caught up) leaves 5 voting orderers, whose quorum is 4, but only 3 would be ready; not ready: orderer2',
+    );
+    expect(
+      quorumProblem(
+        withLearner,
+        { op: 'promote', name: 'orderer7' },
+        new Map([...oneDown, ['orderer7', 100]]),
+      ),
+    ).toBeNull();
   });
 });
 
@@ -309,25 +385,51 @@ describe('config and membership commands refuse bad input in one line', () => {
     const asClient = await chainnode('--identity', 'org2/client', 'config', 'sign', file, '--local');
     expect(asClient.code).toBe(1);
     expect(asClient.stderr).toContain('org2/client is a client (use --identity <org>/admin)');
-    expect((await chainnode('config', 'sign', file, '--local')).code).toBe(0);
-    const twice = await chainnode('config', 'sign', file, '--local');
+    // Without a terminal, sign shows what it would approve and refuses unless --yes.
+    const before = await readFile(file, 'utf8');
+    const unasked = await chainnode('config', 'sign', file, '--local');
+    expect(unasked.code).toBe(1);
+    expect(unasked.stdout).toContain("set the endorsement policy: AND('org1', 'org2') -> OR('org1', 'org2')");
+    expect(unasked.stderr).toContain('add --yes to approve what is shown above');
+    expect(await readFile(file, 'utf8')).toBe(before);
+    const signed = await chainnode('config', 'sign', file, '--local', '--yes');
+    expect(signed.code).toBe(0);
+    expect(signed.stdout).toContain('org1 approved');
+    const twice = await chainnode('config', 'sign', file, '--local', '--yes');
     expect(twice.stderr).toContain("already signed by org1's admin");
     expect(twice.stderr.trim().split('\n')).toHaveLength(1);
     const notProposal = await chainnode('config', 'sign', join(dir, 'network.yaml'), '--local');
     expect(notProposal.stderr).toContain('is not JSON');
+    // --timeout is in seconds, like every other --timeout.
+    const millis = await chainnode('config', 'submit', file, '--timeout', '60000');
+    expect(millis.code).not.toBe(0);
+    expect(millis.stderr).toContain('expected an integer from 1 to 300, got "60000"');
   });
 
   it('node add, remove, rotate and org add', async () => {
     const role = await chainnode('node', 'add', '--role', 'observer');
-    expect(role.stderr).toContain('--role must be orderer or peer, got "observer"');
+    expect(role.code).not.toBe(0);
+    expect(role.stderr).toContain("argument 'observer' is invalid. Allowed choices are orderer, peer.");
     const both = await chainnode('node', 'rotate', 'orderer0', '--all');
     expect(both.stderr).toContain('give node names or --all, not both');
     const nothing = await chainnode('node', 'rotate');
     expect(nothing.stderr).toContain('name the nodes to rotate, or --all');
-    // Nothing is running in this directory.
-    const down = await chainnode('node', 'remove', 'orderer0');
-    expect(down.code).toBe(1);
-    expect(down.stderr).toContain('no node of the network answered');
+    // Nothing is running in this directory: refused before anything is written or submitted.
+    for (const args of [
+      ['node', 'remove', 'orderer0'],
+      ['node', 'add', '--role', 'peer', '--name', 'peer5-org1'],
+      ['node', 'rotate', 'orderer0'],
+      ['org', 'add', 'org3'],
+    ]) {
+      const down = await chainnode(...args);
+      expect({ args, code: down.code }).toEqual({ args, code: 1 });
+      expect(down.stderr).toContain(
+        'starts and stops nodes through the supervisor of `chainnode up`, and nothing was submitted',
+      );
+      expect(down.stderr).toContain('no local network is running from');
+    }
+    expect(existsSync(join(dir, 'orgs', 'org1', 'peers', 'peer5-org1'))).toBe(false);
+    expect(existsSync(join(dir, 'orgs', 'org3'))).toBe(false);
     const peers = await chainnode('org', 'add', 'org3', '--peers', '99');
     expect(peers.stderr).toContain('expected an integer from 0 to 16');
   });

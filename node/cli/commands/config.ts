@@ -1,6 +1,13 @@
+import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { writeConfigUpdate } from '../../config/index.js';
-import { currentConfig } from '../../local/membership.js';
+import {
+  currentConfig,
+  gatewaysFor,
+  submitConfigEnvelope,
+  type Gateway,
+  type Reconfigurer,
+} from '../../local/config-updates.js';
+import { LocalError } from '../../local/errors.js';
 import { formatPolicy, quorumSize, votingOrderers, type NetworkConfig } from '../../protocol/index.js';
 import { POLICY_NAMES } from '../../config/index.js';
 import {
@@ -19,6 +26,7 @@ import {
 import { parseIdentity } from '../../../certs/index.js';
 import { cliContext, type CliContext } from '../context.js';
 import { printJson, table } from '../output.js';
+import { integerOption } from '../parse.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -35,7 +43,7 @@ async function inForce(
   };
 }
 
-export function reconfigurer(ctx: CliContext, quiet = false): Parameters<typeof currentConfig>[0] {
+export function reconfigurer(ctx: CliContext, quiet = false): Reconfigurer {
   const start = Date.now();
   return {
     dir: ctx.dir,
@@ -183,11 +191,14 @@ export function registerConfig(program: Command): void {
 
   config
     .command('sign')
-    .description("add the current identity's approval (an organisation admin) to a proposal file")
+    .description(
+      "show what a proposal file changes, then add the current identity's approval (an organisation admin)",
+    )
     .argument('<file>', 'a proposal written by config propose')
     .option('--local', "compare with the network directory's configuration instead of asking the nodes")
+    .option('--yes', 'approve without asking (required when not run in a terminal)')
     .option('--json', 'print JSON')
-    .action(async (file: string, opts: { local?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (file: string, opts: { local?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
       const ctx = await cliContext(cmd);
       requireAdmin(ctx, 'approving a configuration update');
       const proposal = await readProposal(file);
@@ -201,8 +212,14 @@ export function registerConfig(program: Command): void {
           `${file} was drafted from configuration sequence ${proposal.baseSequence}, but ${current.sequence} is in force: draft it again (config propose)`,
         );
       }
-      // What this admin approves, recomputed from the configurations themselves.
+      // What this admin approves, recomputed from the configurations themselves, shown first.
       const summary = describeConfigDiff(current, proposal.config);
+      const shown = opts.json === true ? process.stderr : process.stdout;
+      shown.write(
+        `${file} changes the configuration in force:\n${summary.map((l) => `  ${l}`).join('\n')}\n` +
+          `approved so far by: ${approvingOrgs(proposal).join(', ') || 'nobody'}\n`,
+      );
+      if (opts.yes !== true) await confirm(`approve this as the admin of ${ctx.identity.org}?`);
       const signed = addApproval(
         { ...proposal, summary },
         { org: ctx.identity.org, certPem: ctx.user.certPem, keyPem: ctx.user.keyPem },
@@ -211,25 +228,32 @@ export function registerConfig(program: Command): void {
       if (opts.json === true) printJson({ file, approvals: approvingOrgs(signed), summary });
       else
         process.stdout.write(
-          `${ctx.identity.org} approved:\n${summary.map((l) => `  ${l}`).join('\n')}\n` +
-            `approvals: ${approvingOrgs(signed).join(', ')} (admin policy ${formatPolicy(current.policies.admin)})\n`,
+          `${ctx.identity.org} approved ${file}; approvals: ${approvingOrgs(signed).join(', ')} (admin policy ${formatPolicy(current.policies.admin)})\n`,
         );
     });
 
   config
     .command('submit')
-    .description('submit an approved proposal as a config transaction and wait for its validation')
+    .description(
+      'submit an approved proposal as a config transaction, wait for its validation and record it in DIR/config-updates/',
+    )
     .argument('<file>', 'a proposal written by config propose and signed by enough admins')
-    .option('--node <peer>', 'peer to submit through')
-    .option('--timeout <ms>', 'how long to wait for the commit', '60000')
+    .option('--node <peer>', 'peer to submit through first (then the others, if it does not answer)')
+    .option(
+      '--timeout <s>',
+      'seconds to wait for the commit',
+      integerOption(1, SUBMIT_TIMEOUT_S_MAX),
+      SUBMIT_TIMEOUT_S_DEFAULT,
+    )
     .option('--json', 'print JSON')
-    .action(async (file: string, opts: { node?: string; timeout: string; json?: boolean }, cmd: Command) => {
+    .action(async (file: string, opts: { node?: string; timeout: number; json?: boolean }, cmd: Command) => {
       const ctx = await cliContext(cmd);
       requireAdmin(ctx, 'submitting a configuration update');
       let proposal = await readProposal(file);
       const problems = existingApprovalProblems(proposal);
       if (problems.length > 0) throw new ProposalError(`${file} cannot be submitted`, problems);
-      const current = await currentConfig(reconfigurer(ctx, true), ctx.network.config);
+      const r = reconfigurer(ctx);
+      const current = await currentConfig(r, ctx.network.config);
       const signer = { org: ctx.identity.org, certPem: ctx.user.certPem, keyPem: ctx.user.keyPem };
       // The submitter approves too (as Fabric's `peer channel update` signs), unless it has already.
       if (!proposal.approvals.some((a) => a.signer.cert === signer.certPem)) {
@@ -238,18 +262,18 @@ export function registerConfig(program: Command): void {
         proposal = addApproval(proposal, signer);
       }
       const envelope = assembleEnvelope(proposal, current, signer);
-      const client = await ctx.client(opts.node);
-      const outcome = await client.submitEnvelope(envelope, Number(opts.timeout));
-      client.close();
-      let recorded: string | undefined;
-      if (outcome.validation === 'VALID') recorded = await writeConfigUpdate(ctx.dir, envelope);
-      if (opts.json === true) printJson({ ...outcome, recorded: recorded ?? null });
+      const gateways = submitGateways(current, ctx.identity.org, opts.node);
+      r.progress(
+        `submitting configuration sequence ${proposal.config.sequence} through ${gateways[0]?.name ?? '?'} (waiting up to ${opts.timeout} s)…`,
+      );
+      const outcome = await submitConfigEnvelope(r, current, envelope, gateways, opts.timeout * 1000);
+      if (opts.json === true) printJson(outcome);
       else if (outcome.validation === 'VALID') {
         process.stdout.write(
           `configuration sequence ${proposal.config.sequence} committed (VALID) in block ${outcome.height}, txId ${outcome.txId}\n` +
             `${describeConfigDiff(current, proposal.config)
               .map((l) => `  ${l}`)
-              .join('\n')}\nrecorded in ${recorded ?? '-'}\n`,
+              .join('\n')}\nrecorded in ${outcome.recorded ?? '-'}\n`,
         );
       } else {
         process.stdout.write(
@@ -258,4 +282,37 @@ export function registerConfig(program: Command): void {
       }
       if (outcome.validation !== 'VALID') process.exitCode = 1;
     });
+}
+
+/** The gateway's longest commit wait (the API refuses more). */
+const SUBMIT_TIMEOUT_S_MAX = 300;
+const SUBMIT_TIMEOUT_S_DEFAULT = 60;
+
+/** `--node` first (it must be a peer of the configuration in force), then the other peers. */
+function submitGateways(config: NetworkConfig, org: string, node: string | undefined): Gateway[] {
+  const all = gatewaysFor(config, org);
+  if (node === undefined) return all;
+  const first = all.find((p) => p.name === node);
+  if (first === undefined)
+    throw new LocalError(
+      'LOCAL_BAD_REQUEST',
+      `--node ${node} is not a peer of the configuration in force (peers: ${all.map((p) => p.name).join(', ')})`,
+    );
+  return [first, ...all.filter((p) => p !== first)];
+}
+
+/** Asks a person at a terminal; refuses without one (a script says --yes). */
+async function confirm(question: string): Promise<void> {
+  if (!process.stdin.isTTY)
+    throw new ProposalError(
+      'not approved: config sign asks before approving, and no terminal is attached to answer; add --yes to approve what is shown above',
+    );
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim()))
+      throw new ProposalError('not approved: the proposal file is unchanged');
+  } finally {
+    rl.close();
+  }
 }
