@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { ordererPdb, statefulSet, workloadObjects } from './builders.js';
 import { planNetwork } from './plan.js';
 import { WorkQueue } from './queue.js';
-import { nextStep, type ReconfigInput } from './reconfigure.js';
+import { nextStep, quorumShortfall, rolloutInProgress, type ReconfigInput } from './reconfigure.js';
 import type { NetworkConfig } from '../node/protocol/index.js';
 import { ledgerNetworkSpecSchema, parseLedgerNetwork } from './spec.js';
 import { computeStatus, type Observation } from './status.js';
@@ -207,6 +207,7 @@ describe('membership steps (reconfigure.ts)', () => {
     config: config(four.map((n) => orderer(n))),
     podReady: () => true,
     heights: new Map(),
+    rollouts: [],
     ...over,
   });
 
@@ -300,5 +301,91 @@ describe('membership steps (reconfigure.ts)', () => {
     expect(nextStep(input({ config: peers, desiredPeers: new Map([['org1', 2]]) }))).toEqual({
       kind: 'idle',
     });
+  });
+
+  it('takes no step while an orderer StatefulSet is still rolling, whatever the step', () => {
+    const rollouts = ['net-org1-orderer: 1 of 3 pod(s) at the new template'];
+    const withLearner = config([...four.map((n) => orderer(n)), orderer('net-org1-orderer-2', true)]);
+    const caughtUp = new Map([...four, 'net-org1-orderer-2'].map((n) => [n, 20] as const));
+    for (const over of [
+      { desiredOrderers: 5 }, // add
+      { desiredOrderers: 5, config: withLearner, heights: caughtUp }, // promote
+      { desiredOrderers: 3 }, // remove
+      { desiredPeers: new Map([['org2', 1]]) }, // add a peer
+    ]) {
+      expect(nextStep(input(over))).toMatchObject({ kind: 'submit' });
+      expect(nextStep(input({ ...over, rollouts }))).toEqual({
+        kind: 'wait',
+        reason: `waiting for the orderer rollout to finish (${rollouts[0]})`,
+      });
+    }
+  });
+
+  it("adds or removes an orderer only if the quorum survives its group's roll (one voter restarting)", () => {
+    // 4 voters, quorum 3: adding org1's learner rolls org1's group, so all 4 must be ready.
+    const oneDown = (n: string) => n !== 'net-org2-orderer-1';
+    expect(nextStep(input({ desiredOrderers: 5, podReady: oneDown }))).toMatchObject({
+      kind: 'wait',
+      node: 'net-org1-orderer-2',
+      reason: 'adding waits: 3 voting orderer(s) ready, 1 of them to restart; the quorum of 4 is 3',
+    });
+    expect(nextStep(input({ desiredOrderers: 5 }))).toMatchObject({ kind: 'submit', op: 'add-orderer' });
+    // 7 -> 6: the other 6 (quorum 4 of 6) less org2's restarting one must still make it.
+    const seven = [...four, 'net-org1-orderer-2', 'net-org2-orderer-2', 'net-org1-orderer-3'];
+    const downTwo = (n: string) => n !== 'net-org1-orderer-0' && n !== 'net-org2-orderer-0';
+    const at7 = config(seven.map((n) => orderer(n)));
+    expect(nextStep(input({ desiredOrderers: 6, config: at7, podReady: downTwo }))).toMatchObject({
+      kind: 'wait',
+      node: 'net-org1-orderer-3',
+    });
+    expect(
+      nextStep(input({ desiredOrderers: 6, config: at7, podReady: (n) => n !== 'net-org1-orderer-0' })),
+    ).toMatchObject({ kind: 'submit', op: 'remove-node', node: 'net-org1-orderer-3' });
+  });
+
+  it('counts quorum shortfalls with the protocol quorum, asking all voters when there is no fault tolerance', () => {
+    expect(quorumShortfall(4, 4, 1)).toBeUndefined();
+    expect(quorumShortfall(3, 4, 1)).toMatch(/quorum of 4 is 3/);
+    expect(quorumShortfall(3, 4, 0)).toBeUndefined();
+    expect(quorumShortfall(5, 7, 0)).toBeUndefined();
+    expect(quorumShortfall(5, 7, 1)).toMatch(/quorum of 7 is 5/);
+    expect(quorumShortfall(3, 3, 1)).toBeUndefined(); // 3 orderers: quorum 2
+    expect(quorumShortfall(2, 3, 1)).toMatch(/quorum of 3 is 2/);
+    // 1 or 2 orderers: the quorum is all of them, no restart can keep it.
+    expect(quorumShortfall(2, 2, 1)).toBeUndefined();
+    expect(quorumShortfall(1, 2, 0)).toMatch(
+      /1 of 2 voting orderer\(s\) ready; with no fault tolerance every one must be/,
+    );
+  });
+});
+
+describe('StatefulSet rollouts (reconfigure.ts)', () => {
+  const done = {
+    metadata: { name: 'net-org1-orderer', generation: 4 },
+    spec: { replicas: 3 },
+    status: {
+      observedGeneration: 4,
+      replicas: 3,
+      readyReplicas: 3,
+      updatedReplicas: 3,
+      currentRevision: 'r2',
+      updateRevision: 'r2',
+    },
+  };
+  it('is complete once the controller saw the spec and every pod runs the current template', () => {
+    expect(rolloutInProgress(done)).toBeUndefined();
+  });
+  it('is in progress while the spec is unobserved, pods are missing or extra, not updated, or not yet Ready', () => {
+    const cases = [
+      [{ ...done, status: { ...done.status, observedGeneration: 3 } }, /not yet seen generation 4/],
+      [{ ...done, status: { ...done.status, observedGeneration: undefined } }, /not yet seen/],
+      [{ ...done, status: { ...done.status, replicas: 4 } }, /4 pod\(s\), 3 wanted/],
+      [{ ...done, status: { ...done.status, updatedReplicas: 1 } }, /1 of 3 pod\(s\) at the new template/],
+      [
+        { ...done, status: { ...done.status, readyReplicas: 2, currentRevision: 'r1' } },
+        /rolling to r2, 2 of 3 pod\(s\) ready/,
+      ],
+    ] as const;
+    for (const [set, why] of cases) expect(rolloutInProgress(set)).toMatch(why);
   });
 });

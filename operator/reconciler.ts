@@ -9,6 +9,7 @@ import {
   LABEL_NETWORK,
   LABEL_NODE,
   LABEL_ORG,
+  LABEL_ROLE,
   LABEL_SECRET_KIND,
   networkConfigMap,
   NETWORK_FILE,
@@ -41,7 +42,6 @@ import {
   canonicalString,
   envelopeSchema,
   parseWith,
-  quorumSize,
   votingOrderers,
   type ConfigPayload,
   type Envelope,
@@ -56,7 +56,14 @@ import {
   type SubmitOutcome,
 } from './ledger-admin.js';
 import { fetchNodeStatus } from './node-status.js';
-import { CATCH_UP_MARGIN_BLOCKS, membershipDiffers, nextStep } from './reconfigure.js';
+import {
+  CATCH_UP_MARGIN_BLOCKS,
+  membershipDiffers,
+  nextStep,
+  quorumShortfall,
+  rolloutInProgress,
+  type StatefulSetRollout,
+} from './reconfigure.js';
 import {
   addressesFor,
   names,
@@ -463,14 +470,32 @@ export class Reconciler {
       if (current === undefined || current.spec?.replicas !== group.replicas) return updates.keys;
       return projectedUpdateKeys(current);
     };
+    // What the API server answers to each apply is the StatefulSet as it now is, status included:
+    // whether its controller is still rolling pods, which every membership step waits for.
+    const rollouts: string[] = [];
     for (const obj of workloadObjects(owner, spec, plan, {
       updateKeysOf,
       votingOrderers: votingOrderers(updates.published.orderers).length,
-    }))
-      await client.apply(obj);
+    })) {
+      const applied = await client.apply(obj);
+      if (obj.kind === 'StatefulSet' && obj.metadata?.labels?.[LABEL_ROLE] === 'orderer') {
+        const rolling = rolloutInProgress(applied as StatefulSetRollout);
+        if (rolling !== undefined) rollouts.push(rolling);
+      }
+    }
 
     await this.renewUserCertificates(network, owner, identities, spec.certificates.nodeValidityDays);
-    const reconfig = await this.reconfigure(network, spec, owner, plan, updates, identities, addressOf, log);
+    const reconfig = await this.reconfigure(
+      network,
+      spec,
+      owner,
+      plan,
+      updates,
+      identities,
+      addressOf,
+      rollouts,
+      log,
+    );
     if (reconfig.refusal !== undefined) refusals.push(reconfig.refusal);
 
     const observation = {
@@ -502,6 +527,7 @@ export class Reconciler {
     updates: Updates,
     identities: Identities,
     addressOf: AddressOf,
+    rollouts: readonly string[],
     log: Logger,
   ): Promise<Reconfigured> {
     const { name, namespace, generation } = network.metadata;
@@ -683,10 +709,19 @@ export class Reconciler {
           }),
       );
     }
-    const step = nextStep({ ...base, config: inForce, podReady: (n) => ready.has(n), heights });
+    const step = nextStep({ ...base, config: inForce, podReady: (n) => ready.has(n), heights, rollouts });
     let renewal: { node: string; cert: string } | undefined;
     if (step.kind === 'idle') {
-      const r = await this.renewalStep(network, owner, inForce, identities, pods.items, ledger, log);
+      const r = await this.renewalStep(
+        network,
+        owner,
+        inForce,
+        identities,
+        pods.items,
+        rollouts,
+        ledger,
+        log,
+      );
       if ('status' in r) return { ...r, status: { ...r.status, sequence, publishedSequence } };
       renewal = r;
     }
@@ -694,10 +729,10 @@ export class Reconciler {
       return {
         status: {
           phase: 'Waiting',
-          node: step.node,
+          ...(step.node === undefined ? {} : { node: step.node }),
           sequence,
           publishedSequence,
-          message: `${step.node}: ${step.reason}`,
+          message: step.node === undefined ? step.reason : `${step.node}: ${step.reason}`,
           ...(inForce.orderers.some((o) => o.name === step.node && o.learner === true)
             ? { op: 'promote-orderer' }
             : {}),
@@ -812,6 +847,7 @@ export class Reconciler {
     inForce: NetworkConfig,
     identities: Identities,
     pods: readonly PodObject[],
+    rollouts: readonly string[],
     ledger: LedgerAdmin,
     log: Logger,
   ): Promise<Reconfigured | { node: string; cert: string }> {
@@ -854,13 +890,16 @@ export class Reconciler {
       const secretAt = born.get(entry.name);
       if (pod?.metadata.creationTimestamp === undefined || secretAt === undefined) continue;
       if (Date.parse(pod.metadata.creationTimestamp) >= secretAt) continue;
+      // Never while a StatefulSet rolls pods of its own: that could be a second voter down.
+      if (rollouts.length > 0)
+        return wait(entry.name, `restart waits for the orderer rollout to finish (${rollouts.join('; ')})`);
       if (voting.includes(entry.name)) {
-        const others = voting.filter((n) => n !== entry.name && ready.has(n)).length;
-        if (others < quorumSize(voting.length))
-          return wait(
-            entry.name,
-            `restart waits: ${others} other voting orderer(s) ready, the quorum is ${quorumSize(voting.length)}`,
-          );
+        const short = quorumShortfall(
+          voting.filter((n) => ready.has(n)).length,
+          voting.length,
+          ready.has(entry.name) ? 1 : 0,
+        );
+        if (short !== undefined) return wait(entry.name, `restart waits: ${short}`);
       }
       if (pods.some((p) => p.metadata.name !== entry.name && !ready.has(p.metadata.name)))
         return wait(entry.name, 'restart waits for every other pod to be ready');
