@@ -89,18 +89,29 @@ function containerResources(r: ResourceRequirements | undefined): V1ResourceRequ
 
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
+/**
+ * On a node's identity Secret whose certificate was renewed: the uid of the pod that was running
+ * with the previous one, to be restarted (a pod created later mounts the renewed certificate).
+ */
+export const ANNOTATION_RESTART_POD = 'ledger.chainnode.dev/restart-pod-uid';
+
+/**
+ * A certificate and its key. Mutable: a renewal replaces the certificate in place (PUT with the
+ * resourceVersion read), so the key is never out of the API server, not even for a moment.
+ */
 export function identitySecret(
   owner: Owner,
   name: string,
   identity: CertificateWithKey,
   labels: Record<string, string>,
+  annotations: Record<string, string> = {},
 ): V1Secret {
+  const metadata = meta(owner, name, labels);
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: meta(owner, name, labels),
+    metadata: Object.keys(annotations).length === 0 ? metadata : { ...metadata, annotations },
     type: 'Opaque',
-    immutable: true,
     data: { 'cert.pem': b64(identity.certPem), 'key.pem': b64(identity.keyPem) },
   };
 }
@@ -116,13 +127,20 @@ export function nodeSecret(
   owner: Owner,
   node: { name: string; org: string; role: NodeRole },
   identity: CertificateWithKey,
+  restartPodUid?: string,
 ): V1Secret {
-  return identitySecret(owner, names.nodeSecret(node.name), identity, {
-    [LABEL_SECRET_KIND]: 'node',
-    [LABEL_ORG]: node.org,
-    [LABEL_ROLE]: node.role,
-    [LABEL_NODE]: node.name,
-  });
+  return identitySecret(
+    owner,
+    names.nodeSecret(node.name),
+    identity,
+    {
+      [LABEL_SECRET_KIND]: 'node',
+      [LABEL_ORG]: node.org,
+      [LABEL_ROLE]: node.role,
+      [LABEL_NODE]: node.name,
+    },
+    restartPodUid === undefined ? {} : { [ANNOTATION_RESTART_POD]: restartPodUid },
+  );
 }
 
 export function userSecret(

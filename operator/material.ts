@@ -45,14 +45,15 @@ export interface Completed {
 
 /**
  * Returns `existing` plus whatever `plan` needs and `existing` lacks. A missing CA is created
- * only if `mayCreateCas` (before the genesis exists); afterwards a lost CA is an error.
+ * only if `mayCreateCas` (before the genesis exists); afterwards a lost CA is an error. So is a
+ * lost identity of one of `members` (the nodes in the configuration, certified for their key).
  */
 export async function completeIdentities(
   existing: Identities,
   plan: NetworkPlan,
   addressOf: AddressOf,
   validity: Validity,
-  options: { mayCreateCas: boolean; now: Date },
+  options: { mayCreateCas: boolean; now: Date; members?: ReadonlySet<string> },
 ): Promise<Completed> {
   const cas = new Map(existing.cas);
   const nodes = new Map(existing.nodes);
@@ -74,6 +75,10 @@ export async function completeIdentities(
   };
   for (const node of [...plan.orderers, ...plan.peers]) {
     if (nodes.has(node.name)) continue;
+    if (options.members?.has(node.name) === true)
+      throw new MaterialError(
+        `the identity of node "${node.name}" is missing; the configuration certifies its key, so a new one cannot replace it (restore its Secret, or rotate its key with replace-cert)`,
+      );
     const at = addressOf(node);
     nodes.set(
       node.name,

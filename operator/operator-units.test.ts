@@ -1,6 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
+import { createOrgCa, issueNodeCert } from '../certs/index.js';
+import { completeIdentities, MaterialError, type Identities } from './material.js';
+import { certificateMatchesKey } from './reconciler.js';
 import { ordererPdb, statefulSet, workloadObjects } from './builders.js';
-import { planNetwork } from './plan.js';
+import { addressesFor, planNetwork } from './plan.js';
 import { WorkQueue } from './queue.js';
 import { nextStep, quorumShortfall, rolloutInProgress, type ReconfigInput } from './reconfigure.js';
 import type { NetworkConfig } from '../node/protocol/index.js';
@@ -387,5 +390,59 @@ describe('StatefulSet rollouts (reconfigure.ts)', () => {
       ],
     ] as const;
     for (const [set, why] of cases) expect(rolloutInProgress(set)).toMatch(why);
+  });
+});
+
+describe('identities (material.ts, reconciler.ts)', () => {
+  const small = ledgerNetworkSpecSchema.parse({ orderers: { count: 1 }, organisations: [{ name: 'org1' }] });
+  const validity = { caValidityDays: 3650, nodeValidityDays: 365 };
+  const now = new Date('2026-01-01T00:00:00Z');
+
+  it('never issues a new key for a node the configuration already certifies; only for a new node', async () => {
+    const plan = planNetwork('net', 'ns', small);
+    const addressOf = addressesFor('net', 'ns', {});
+    const first = await completeIdentities(
+      { cas: new Map(), nodes: new Map(), users: new Map() },
+      plan,
+      addressOf,
+      validity,
+      { mayCreateCas: true, now },
+    );
+    const lost: Identities = { ...first.identities, nodes: new Map() };
+    const member = plan.orderers[0]!.name;
+    await expect(
+      completeIdentities(lost, plan, addressOf, validity, {
+        mayCreateCas: false,
+        now,
+        members: new Set([member]),
+      }),
+    ).rejects.toThrow(
+      new MaterialError(
+        `the identity of node "${member}" is missing; the configuration certifies its key, so a new one cannot replace it (restore its Secret, or rotate its key with replace-cert)`,
+      ),
+    );
+    const again = await completeIdentities(lost, plan, addressOf, validity, {
+      mayCreateCas: false,
+      now,
+      members: new Set(),
+    });
+    expect(again.created.nodes).toEqual(plan.orderers.concat(plan.peers).map((n) => n.name));
+  });
+
+  it('tells whether a certificate certifies a key', async () => {
+    const ca = await createOrgCa({ org: 'org1', validityDays: 10, now });
+    const common = {
+      ca,
+      org: 'org1',
+      role: 'peer' as const,
+      dnsNames: ['p'],
+      ipAddresses: [],
+      validityDays: 5,
+      now,
+    };
+    const a = await issueNodeCert({ ...common, name: 'a' });
+    const b = await issueNodeCert({ ...common, name: 'b' });
+    expect(certificateMatchesKey(a.certPem, a.keyPem)).toBe(true);
+    expect(certificateMatchesKey(a.certPem, b.keyPem)).toBe(false);
   });
 });

@@ -1,9 +1,10 @@
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import { issueUserCert, renewCert, type CertificateWithKey } from '../certs/index.js';
 import { parseNetworkFile, type LoadedNetwork } from '../node/config/index.js';
 import {
+  ANNOTATION_RESTART_POD,
   caSecret,
   configUpdatesConfigMap,
   LABEL_NETWORK,
@@ -124,6 +125,27 @@ export interface ReconcilerDeps {
 
 interface SecretObject extends KubeObject {
   data?: Record<string, string>;
+  immutable?: boolean;
+}
+
+/** A Secret the operator must not or cannot change as asked; names the Secret and why. */
+export class SecretUpdateError extends Error {
+  override readonly name = 'SecretUpdateError';
+  readonly code = 'OPERATOR_SECRET_UPDATE';
+  constructor(
+    readonly secret: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Secret ${secret}: ${message}`, options);
+  }
+}
+
+/** Whether `certPem` certifies the public half of `keyPem`. */
+export function certificateMatchesKey(certPem: string, keyPem: string): boolean {
+  const certified = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
+  const held = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+  return certified.equals(held);
 }
 
 /** How soon a reconcile in the middle of a membership change looks again. */
@@ -142,7 +164,7 @@ interface StatefulSetObject extends KubeObject {
   };
 }
 interface PodObject {
-  metadata: { name: string; creationTimestamp?: string };
+  metadata: { name: string; uid?: string; creationTimestamp?: string };
   status?: { conditions?: { type: string; status: string }[] };
 }
 
@@ -281,14 +303,24 @@ export function renewalDue(certPem: string, now: Date, fraction: number): boolea
   return to - now.getTime() < fraction * (to - from);
 }
 
+/** A pod still running with the certificate its node's Secret had before a renewal (to restart). */
+function podToRestart(
+  node: string,
+  restartMarks: ReadonlyMap<string, string>,
+  pods: readonly PodObject[],
+): PodObject | undefined {
+  const uid = restartMarks.get(node);
+  return uid === undefined ? undefined : pods.find((p) => p.metadata.name === node && p.metadata.uid === uid);
+}
+
 /**
  * Whether certificates need work: a node certificate due for renewal, a renewal committed but
- * not yet in the node's Secret, or a pod older than its renewed Secret (to restart).
+ * not yet in the node's Secret, or a pod still running with the certificate before (to restart).
  */
 function certificateWork(
   config: NetworkConfig,
   identities: Identities,
-  secretsBorn: ReadonlyMap<string, number>,
+  restartMarks: ReadonlyMap<string, string>,
   pods: readonly PodObject[],
   now: Date,
   fraction: number,
@@ -297,14 +329,7 @@ function certificateWork(
     const identity = identities.nodes.get(n.name);
     if (identity === undefined) continue;
     if (identity.certPem !== n.cert || renewalDue(n.cert, now, fraction)) return true;
-    const pod = pods.find((p) => p.metadata.name === n.name);
-    const born = secretsBorn.get(n.name);
-    if (
-      pod?.metadata.creationTimestamp !== undefined &&
-      born !== undefined &&
-      Date.parse(pod.metadata.creationTimestamp) < born
-    )
-      return true;
+    if (podToRestart(n.name, restartMarks, pods) !== undefined) return true;
   }
   return false;
 }
@@ -439,6 +464,10 @@ export class Reconciler {
       const completed = await completeIdentities(secrets.identities, plan, addressOf, spec.certificates, {
         mayCreateCas: false,
         now: this.now(),
+        // A node in the configuration is certified for its key: a lost key is never replaced silently.
+        members: new Set(
+          [...updates.published.orderers, ...updates.published.peers].map((n) => n.name as string),
+        ),
       }).catch(async (e: unknown) => {
         await this.reportInvalid(network, [(e as Error).message], log, 'CertificatesMissing');
         return undefined;
@@ -484,7 +513,13 @@ export class Reconciler {
       }
     }
 
-    await this.renewUserCertificates(network, owner, identities, spec.certificates.nodeValidityDays);
+    await this.renewUserCertificates(
+      network,
+      owner,
+      identities,
+      spec.certificates.nodeValidityDays,
+      refusals,
+    );
     const reconfig = await this.reconfigure(
       network,
       spec,
@@ -540,12 +575,12 @@ export class Reconciler {
       desiredOrderers: spec.orderers.count,
       desiredPeers: new Map(spec.organisations.map((o) => [o.name, o.peers])),
     };
-    const secretsBorn = await this.nodeSecretTimes(owner);
+    const restartMarks = await this.restartMarks(owner);
     const podsNow = await this.deps.client.list<PodObject>(R.pods, namespace, `${LABEL_NETWORK}=${name}`);
     const renewalWork = certificateWork(
       published,
       identities,
-      secretsBorn,
+      restartMarks,
       podsNow.items,
       this.now(),
       this.renewFraction,
@@ -818,27 +853,57 @@ export class Reconciler {
     return submit(envelope, text, op, target);
   }
 
-  /** Node name -> when its identity Secret was (re)created, in ms. */
-  private async nodeSecretTimes(owner: Owner): Promise<Map<string, number>> {
+  /** Node name -> the uid of its pod that runs the certificate before its renewal (to restart). */
+  private async restartMarks(owner: Owner): Promise<Map<string, string>> {
     const list = await this.deps.client.list<SecretObject>(
       R.secrets,
       owner.namespace,
       `${LABEL_NETWORK}=${owner.name},${LABEL_SECRET_KIND}=node`,
     );
-    const times = new Map<string, number>();
+    const marks = new Map<string, string>();
     for (const s of list.items) {
       const node = s.metadata?.labels?.[LABEL_NODE];
-      const created = s.metadata?.creationTimestamp;
-      if (node !== undefined && created !== undefined) times.set(node, Date.parse(created));
+      const uid = s.metadata?.annotations?.[ANNOTATION_RESTART_POD];
+      if (node !== undefined && uid !== undefined && uid !== '') marks.set(node, uid);
     }
-    return times;
+    return marks;
+  }
+
+  /**
+   * Replaces an identity Secret's content in place: reads it, lets `check` refuse what it holds,
+   * and PUTs `next` with the resourceVersion read, so a concurrent change fails (409) instead of
+   * being overwritten. Never deletes: the key must never be out of the API server, not even
+   * between a delete and a create (a crash there would make the next reconcile issue a new key).
+   */
+  private async replaceSecret(
+    owner: Owner,
+    next: V1Secret,
+    check: (current: SecretObject) => string | undefined,
+  ): Promise<void> {
+    const name = next.metadata?.name ?? '';
+    const current = await this.deps.client.getOrUndefined<SecretObject>(R.secrets, owner.namespace, name);
+    if (current === undefined) throw new SecretUpdateError(name, 'is missing; nothing to renew in place');
+    if (!current.metadata?.ownerReferences?.some((r) => r.uid === owner.uid))
+      throw new SecretUpdateError(name, `is not owned by this LedgerNetwork (uid ${owner.uid})`);
+    if (current.immutable === true)
+      throw new SecretUpdateError(
+        name,
+        'is immutable (stored by an operator before in-place renewal) and cannot be replaced without deleting its key; copy it into a mutable Secret of the same name to let renewals proceed',
+      );
+    const refused = check(current);
+    if (refused !== undefined) throw new SecretUpdateError(name, refused);
+    // `next` was just built for this call: it carries the version read, or the PUT is refused.
+    if (next.metadata === undefined) throw new Error(`internal: Secret ${name} built without metadata`);
+    next.metadata.resourceVersion = current.metadata.resourceVersion;
+    await this.deps.client.replace(R.secrets, owner.namespace, name, next);
   }
 
   /**
    * Certificate renewal, one node at a time, when no membership change is due: (a) a renewal the
-   * network committed goes into the node's Secret (same key; the Secret is immutable, so it is
-   * replaced), (b) the pod is restarted once the other voting orderers still make a quorum
-   * without it, (c) every pod Ready and caught up, then (d) the certificate closest to expiry
+   * network committed goes into the node's Secret, replaced in place and only if it certifies the
+   * Secret's key (the Secret notes the uid of the pod running the old certificate), (b) that pod
+   * is restarted once no orderer StatefulSet rolls and the other voting orderers still make a
+   * quorum without it, (c) every pod Ready and caught up, then (d) the certificate closest to expiry
    * that is due is renewed (same key) and submitted as `replace-cert`.
    */
   private async renewalStep(
@@ -869,27 +934,59 @@ export class Reconciler {
     ];
     const ready = readyPods(pods);
     const voting = votingOrderers(inForce.orderers).map((o) => o.name as string);
-    // (a) a committed renewal into the Secret
+    // (a) a committed renewal into the Secret, in place, only if it certifies the Secret's key
     for (const { entry, role } of nodes) {
       const identity = identities.nodes.get(entry.name);
       if (identity === undefined || identity.certPem === entry.cert) continue;
+      const secretName = names.nodeSecret(entry.name);
+      const mismatch = `the certificate of ${entry.name} in force on the network does not certify the key in its Secret ${secretName}; not stored (a new certificate for that key must be committed with replace-cert)`;
+      if (!certificateMatchesKey(entry.cert, identity.keyPem))
+        return {
+          status: {
+            phase: 'Refused',
+            op: 'replace-cert',
+            node: entry.name,
+            publishedSequence: inForce.sequence,
+            message: mismatch,
+          },
+          refusal: mismatch,
+          refusalReason: 'CertificateKeyMismatch',
+          requeueAfterMs: RESYNC_PROGRESSING_MS,
+        };
       const renewed = { certPem: entry.cert, keyPem: identity.keyPem };
-      const secret = nodeSecret(owner, { name: entry.name, org: entry.org, role }, renewed);
-      await client.delete(R.secrets, owner.namespace, names.nodeSecret(entry.name)).catch((e: unknown) => {
-        if (!(e instanceof KubeError && e.notFound)) throw e;
-      });
-      await client.create(R.secrets, owner.namespace, secret);
+      const runningPod = pods.find((p) => p.metadata.name === entry.name)?.metadata.uid;
+      try {
+        await this.replaceSecret(
+          owner,
+          nodeSecret(owner, { name: entry.name, org: entry.org, role }, renewed, runningPod),
+          (current) => {
+            const keyPem = decode(current.data?.['key.pem']);
+            return keyPem !== '' && certificateMatchesKey(entry.cert, keyPem) ? undefined : mismatch;
+          },
+        );
+      } catch (e) {
+        if (!(e instanceof SecretUpdateError)) throw e;
+        return {
+          status: {
+            phase: 'Refused',
+            op: 'replace-cert',
+            node: entry.name,
+            publishedSequence: inForce.sequence,
+            message: e.message,
+          },
+          refusal: e.message,
+          refusalReason: 'CertificateNotStored',
+          requeueAfterMs: RESYNC_PROGRESSING_MS,
+        };
+      }
       identities.nodes.set(entry.name, renewed);
-      log.info({ node: entry.name }, 'renewed certificate stored');
+      log.info({ node: entry.name, restartPod: runningPod }, 'renewed certificate stored in place');
       return wait(entry.name, 'renewed certificate stored in its Secret; its pod restarts next');
     }
-    // (b) restart a pod older than its renewed Secret
-    const born = await this.nodeSecretTimes(owner);
+    // (b) restart a pod still running with the certificate before its renewal
+    const marks = await this.restartMarks(owner);
     for (const { entry } of nodes) {
-      const pod = pods.find((p) => p.metadata.name === entry.name);
-      const secretAt = born.get(entry.name);
-      if (pod?.metadata.creationTimestamp === undefined || secretAt === undefined) continue;
-      if (Date.parse(pod.metadata.creationTimestamp) >= secretAt) continue;
+      if (podToRestart(entry.name, marks, pods) === undefined) continue;
       // Never while a StatefulSet rolls pods of its own: that could be a second voter down.
       if (rollouts.length > 0)
         return wait(entry.name, `restart waits for the orderer rollout to finish (${rollouts.join('; ')})`);
@@ -971,6 +1068,7 @@ export class Reconciler {
     owner: Owner,
     identities: Identities,
     validityDays: number,
+    refusals: string[],
   ): Promise<void> {
     const now = this.now();
     for (const [key, identity] of identities.users) {
@@ -979,12 +1077,13 @@ export class Reconciler {
       const ca = identities.cas.get(org);
       if (ca === undefined || !USER_ROLES.includes(role)) continue;
       const renewed = await issueUserCert({ ca, org, role, name: role, validityDays, now });
-      await this.deps.client
-        .delete(R.secrets, owner.namespace, names.userSecret(owner.name, org, role))
-        .catch((e: unknown) => {
-          if (!(e instanceof KubeError && e.notFound)) throw e;
-        });
-      await this.deps.client.create(R.secrets, owner.namespace, userSecret(owner, org, role, renewed));
+      try {
+        await this.replaceSecret(owner, userSecret(owner, org, role, renewed), () => undefined);
+      } catch (e) {
+        if (!(e instanceof SecretUpdateError)) throw e;
+        refusals.push(`the ${role} certificate of ${org} is due for renewal: ${e.message}`);
+        continue;
+      }
       identities.users.set(key, renewed);
       await this.deps.event(
         network,

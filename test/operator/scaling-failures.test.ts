@@ -457,6 +457,7 @@ describe('reconfiguration failure cases, on a ledger test double', () => {
       const secretOf = async (node: string) => {
         const sec = await client.get<any>(R.secrets, NS, `${node}-identity`);
         return {
+          uid: sec.metadata.uid as string,
           cert: Buffer.from(sec.data['cert.pem'], 'base64').toString(),
           key: Buffer.from(sec.data['key.pem'], 'base64').toString(),
         };
@@ -490,6 +491,8 @@ describe('reconfiguration failure cases, on a ledger test double', () => {
         expect(after.cert).toBe(entry?.cert);
         expect(after.cert).not.toBe(before.get(n)?.cert);
         expect(after.key).toBe(before.get(n)?.key); // renewal: the same key
+        // Replaced in place, never deleted and recreated (the key never left the API server).
+        expect(after.uid).toBe(before.get(n)?.uid);
       }
       // The admin identities were reissued too (they approve config updates).
       const admin = await client.get<any>(R.secrets, NS, `${NAME}-org1-admin`);
