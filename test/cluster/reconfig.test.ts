@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadLatestConfig, loadNetworkDir } from '../../node/config/index.js';
+import { loadLatestConfig, loadNetworkDir, nodeDir } from '../../node/config/index.js';
+import { pollUntil } from '../../node/local/wait.js';
 import {
   formatPolicy,
   votingOrderers,
@@ -10,7 +11,7 @@ import {
   type NodeEntry,
 } from '../../node/protocol/index.js';
 import { ChainnodeClient } from '../../node/sdk/index.js';
-import { eventually } from '../support/network-harness.js';
+import { fingerprintOf, presentedFingerprint } from '../cli/tls-probe.js';
 import { randomLoopback, runChainnode, type CommandResult } from '../support/processes.js';
 
 // Live reconfiguration of a local network started by `chainnode up`, driven through the CLI as an
@@ -83,6 +84,8 @@ const acks: Ack[] = [];
 let failures = 0;
 let running = false;
 let workers: Promise<void>[] = [];
+/** The load's clients, closed once the workers have stopped. */
+const loadClients: ChainnodeClient[] = [];
 
 async function worker(id: number, client: ChainnodeClient): Promise<void> {
   for (let i = 0; running; i++) {
@@ -103,7 +106,9 @@ async function worker(id: number, client: ChainnodeClient): Promise<void> {
 
 /** Waits (bounded) for `count` acknowledgements after `since`; returns the rate they came at. */
 async function acksAfter(since: number, count: number, what: string): Promise<number> {
-  await eventually(() => acks.filter((a) => a.at > since).length >= count, 120_000, `${count} ${what}`);
+  await pollUntil(`${count} ${what}`, 120_000, () =>
+    Promise.resolve(acks.filter((a) => a.at > since).length >= count ? true : undefined),
+  );
   const recent = acks.filter((a) => a.at > since).slice(0, count);
   const last = recent.at(-1)?.at ?? Date.now();
   return (count / Math.max(1, last - since)) * 1000;
@@ -165,7 +170,9 @@ beforeAll(async () => {
   const gateways = config.peers;
   workers = Array.from({ length: 4 }, (_, i) => i).map(async (i) => {
     const gateway = gateways[i % gateways.length]!;
-    return worker(i, await clientOf(gateway, gateway.org, 'client'));
+    const client = await clientOf(gateway, gateway.org, 'client');
+    loadClients.push(client);
+    return worker(i, client);
   });
 }, 180_000);
 
@@ -179,6 +186,7 @@ function printReports(): void {
 afterAll(async () => {
   running = false;
   await Promise.all(workers);
+  for (const client of loadClients) client.close();
   printReports();
   if (dir !== undefined) {
     // Every node's log is kept for a post-mortem (as test/cluster/faults.test.ts does).
@@ -270,7 +278,7 @@ describe('live reconfiguration of a local network under load', () => {
           '--out',
           proposal,
         );
-        await ok('--identity', 'org2/admin', 'config', 'sign', proposal);
+        await ok('--identity', 'org2/admin', 'config', 'sign', proposal, '--yes');
         const submitted = await ok('config', 'submit', proposal);
         expect(submitted).toContain('committed (VALID)');
       });
@@ -321,6 +329,21 @@ describe('live reconfiguration of a local network under load', () => {
       expect([...after.orderers, ...after.peers].every((n) => genesisCerts.get(n.name) !== n.cert)).toBe(
         true,
       );
+      // Each running node presents its renewed certificate on its node port (adopted live, when
+      // it applies the replace-cert block): a real TLS handshake, fingerprints compared.
+      const probe = await userIdentity('org1', 'admin');
+      for (const node of [...after.orderers, ...after.peers]) {
+        const expected = fingerprintOf(node.cert);
+        const presented = await pollUntil(
+          `${node.name} to present its renewed certificate`,
+          30_000,
+          async () => {
+            const fingerprint = await presentedFingerprint(node.host, node.port, probe);
+            return fingerprint === expected ? fingerprint : undefined;
+          },
+        );
+        expect({ node: node.name, presented }).toEqual({ node: node.name, presented: expected });
+      }
     },
     STEP_TIMEOUT_MS * 2,
   );
@@ -344,10 +367,21 @@ describe('live reconfiguration of a local network under load', () => {
       // They answer and take part again: the peer endorses, the orderer orders (below, the
       // final checks cover every node's chain).
       const after = await latestConfig();
+      const probe = await userIdentity('org1', 'admin');
       for (const name of targets) {
         const entry = [...after.orderers, ...after.peers].find((n) => n.name === name)!;
-        const status = (await (await clientOf(entry)).status()) as { height: number };
-        expect(status.height).toBeGreaterThan(0);
+        const client = await clientOf(entry);
+        try {
+          const status = (await client.status()) as { height: number };
+          expect(status.height).toBeGreaterThan(0);
+        } finally {
+          client.close();
+        }
+        // Restarted with the new key: it presents the certificate on disk, which the config names.
+        const kind = after.orderers.some((o) => o.name === name) ? 'orderer' : 'peer';
+        const onDisk = await readFile(join(nodeDir(networkDir(), entry, kind), 'cert.pem'), 'utf8');
+        expect(onDisk).toBe(entry.cert);
+        expect(await presentedFingerprint(entry.host, entry.port, probe)).toBe(fingerprintOf(onDisk));
       }
     },
     STEP_TIMEOUT_MS,
@@ -365,23 +399,25 @@ describe('live reconfiguration of a local network under load', () => {
       Promise.all(
         live.map(async (n) => (await clients.get(n.name)!.status()) as { height: number; headHash: string }),
       );
-    await eventually(
-      async () => new Set((await heads()).map((h) => `${h.height}:${h.headHash}`)).size === 1,
-      60_000,
-      'every live node to reach the same head',
+    // A node busy for a moment answers late: retried (the last error kept), not fatal.
+    await pollUntil('every live node to reach the same head', 60_000, async () =>
+      new Set((await heads()).map((h) => `${h.height}:${h.headHash}`)).size === 1 ? true : undefined,
     );
     const [head] = await heads();
-    for (const peer of config.peers) {
-      const client = clients.get(peer.name)!;
-      const valid = new Set<string>();
-      for (let h = 0; h <= head!.height; h++) {
-        const block = (await client.block(h)) as { transactions: { txId: string; validation: string }[] };
-        for (const t of block.transactions) if (t.validation === 'VALID') valid.add(t.txId);
+    try {
+      for (const peer of config.peers) {
+        const client = clients.get(peer.name)!;
+        const valid = new Set<string>();
+        for (let h = 0; h <= head!.height; h++) {
+          const block = (await client.block(h)) as { transactions: { txId: string; validation: string }[] };
+          for (const t of block.transactions) if (t.validation === 'VALID') valid.add(t.txId);
+        }
+        const missing = acks.filter((a) => !valid.has(a.txId));
+        expect({ peer: peer.name, missing: missing.length }).toEqual({ peer: peer.name, missing: 0 });
       }
-      const missing = acks.filter((a) => !valid.has(a.txId));
-      expect({ peer: peer.name, missing: missing.length }).toEqual({ peer: peer.name, missing: 0 });
+    } finally {
+      for (const c of clients.values()) c.close();
     }
-    for (const c of clients.values()) c.close();
     process.stdout.write(
       `final height ${head!.height}, ${acks.length} acknowledged transactions on every peer\n`,
     );
