@@ -10,7 +10,7 @@ import { KubeClient, R, type WatchEvent } from '../../operator/kube.js';
 import type { LedgerAdmin, SubmitOutcome } from '../../operator/ledger-admin.js';
 import { OperatorMetrics } from '../../operator/metrics.js';
 import { Reconciler } from '../../operator/reconciler.js';
-import { CATCH_UP_MARGIN_BLOCKS } from '../../operator/reconfigure.js';
+import { CATCH_UP_MARGIN_BLOCKS, rolloutInProgress } from '../../operator/reconfigure.js';
 import { BINARIES_BUILD_TIMEOUT_MS, ControlPlane } from './support/control-plane.js';
 
 /*
@@ -136,6 +136,12 @@ class FakeLedger implements LedgerAdmin {
     if (problems.length > 0) {
       this.submitted.push(`refused: ${problems.join('; ')}`);
       return { validation: 'BAD_CONFIG_UPDATE' };
+    }
+    // No update is submitted while an orderer StatefulSet still rolls its pods.
+    const sets = await client.list<any>(R.statefulSets, NS, `ledger.chainnode.dev/network=${NAME}`);
+    for (const set of sets.items) {
+      const rolling = set.metadata.name.endsWith('-orderer') ? rolloutInProgress(set) : undefined;
+      if (rolling !== undefined) violations.push(`an update submitted during a rollout: ${rolling}`);
     }
     const before = new Map(this.config.orderers.map((o) => [o.name as string, o]));
     const after = new Map(next.orderers.map((o) => [o.name as string, o]));
