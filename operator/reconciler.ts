@@ -626,6 +626,19 @@ export class Reconciler {
       };
     }
     const sequence = inForce.sequence;
+    // The nodes that answered have not caught up with what was committed and published (restarted,
+    // lagging, or only learners answering): planning from their view would draft an update the
+    // network refuses. Wait for a current answer instead.
+    if (sequence < publishedSequence)
+      return {
+        status: {
+          phase: 'Waiting',
+          sequence,
+          publishedSequence,
+          message: `the nodes that answered are at configuration sequence ${sequence}, behind the published ${publishedSequence}; waiting for them to catch up`,
+        },
+        requeueAfterMs: RECONFIGURE_POLL_MS,
+      };
 
     const writeUpdates = async (data: Record<string, string>): Promise<void> => {
       await this.deps.client.apply(configUpdatesConfigMap(owner, data));

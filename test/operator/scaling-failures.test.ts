@@ -82,12 +82,21 @@ class FakeLedger implements LedgerAdmin {
   /** Commit the next update, then fail the call (a connection lost after the commit). */
   loseNextAnswer = false;
   readonly submitted: string[] = [];
+  /** Every configuration in force so far, oldest first. */
+  readonly history: NetworkConfig[] = [];
+  /** The next `reads` reads of the configuration answer `config` (nodes behind the network). */
+  stale: { config: NetworkConfig; reads: number } | undefined;
 
   constructor(genesis: NetworkConfig) {
     this.config = genesis;
+    this.history.push(genesis);
   }
 
   currentConfig(): Promise<NetworkConfig> {
+    if (this.stale !== undefined && this.stale.reads > 0) {
+      this.stale.reads -= 1;
+      return Promise.resolve(this.stale.config);
+    }
     return Promise.resolve(this.config);
   }
 
@@ -176,6 +185,7 @@ class FakeLedger implements LedgerAdmin {
         violations.push(`${name}'s pod was gone before its removal committed`);
     }
     this.config = next;
+    this.history.push(next);
     this.height += 1; // the config transaction's block
     this.submitted.push(what);
     record('config', what);
@@ -451,6 +461,32 @@ describe('reconfiguration failure cases, on a ledger test double', () => {
       const updates = await client.get<any>(R.configMaps, NS, `${NAME}-config-updates`);
       expect(Object.keys(updates.data)).toEqual(expect.arrayContaining(['000010.json', '000011.json']));
       expect(Object.keys(updates.data)).not.toContain('pending.json');
+      expect(violations).toEqual([]);
+    },
+    WAIT_MS,
+  );
+
+  it(
+    'a read of the configuration from nodes behind the published one makes the operator wait, not plan from it',
+    async () => {
+      const l = ledger as FakeLedger;
+      const from = l.submitted.length;
+      // The nodes answer the configuration before the last promotion (the learner still a learner).
+      const behind = l.history[l.history.length - 2] as NetworkConfig;
+      l.stale = { config: behind, reads: 3 };
+      await patchCount(4);
+      await until(
+        () => Promise.resolve(l.stale?.reads),
+        (n) => n === 0,
+        'the stale reads answered',
+      );
+      await until(
+        networkStatus,
+        (st) => st.phase === 'Ready' && st.readyOrderers === 4 && st.reconfiguration?.phase === 'Idle',
+        'Ready at 4',
+      );
+      // Nothing drafted from the old view (it would have been refused as the wrong sequence).
+      expect(l.submitted.slice(from)).toEqual(['remove grow-org1-orderer-2']);
       expect(violations).toEqual([]);
     },
     WAIT_MS,
