@@ -20,7 +20,7 @@ export interface SubmitOutcome {
   /** 'VALID', or the validation code's name (e.g. BAD_CONFIG_UPDATE) if the network refused it. */
   readonly validation: string;
   readonly height?: number;
-  /** Why, when the API refused it before ordering (HTTP 4xx). */
+  /** Why, when a peer refused it under the configuration in force (400 PEER_BAD_CONFIG_UPDATE). */
   readonly message?: string;
 }
 
@@ -49,14 +49,27 @@ export const LEDGER_TIMEOUT_MS = 3_000;
 export const SUBMIT_TIMEOUT_MS = 30_000;
 const RESPONSE_BYTES_MAX = 4 * 1024 * 1024;
 
+/** An HTTP error answer of a node's API: its status and the API's stable error code, if any. */
 export class LedgerApiError extends Error {
   override readonly name = 'LedgerApiError';
   constructor(
     readonly status: number,
     message: string,
+    /** The API's `error.code` (e.g. PEER_BAD_CONFIG_UPDATE); undefined if the body had none. */
+    readonly code?: string,
   ) {
     super(message);
   }
+}
+
+/**
+ * Whether an error answer to POST /gateway/submit is the network's verdict on the update: the
+ * peer checked it under the configuration in force and refused it (400 PEER_BAD_CONFIG_UPDATE).
+ * Anything else (401/403 credentials, 408/429/5xx load or time, another 400) says nothing about
+ * the update, so the pending update is kept and submitted again.
+ */
+export function isConfigRefusal(e: unknown): e is LedgerApiError {
+  return e instanceof LedgerApiError && e.status === 400 && e.code === 'PEER_BAD_CONFIG_UPDATE';
 }
 
 interface Target {
@@ -112,11 +125,13 @@ function httpsJson(
           }
           const status = res.statusCode ?? 0;
           if (status >= 400) {
-            const error = (parsed as { error?: { message?: string } } | undefined)?.error;
+            const error = (parsed as { error?: { message?: unknown; code?: unknown } } | undefined)?.error;
+            const message = typeof error?.message === 'string' ? error.message : text.slice(0, 500);
             reject(
               new LedgerApiError(
                 status,
-                `${method} ${path} on ${target.host}:${target.apiPort}: HTTP ${status}: ${error?.message ?? text.slice(0, 500)}`,
+                `${method} ${path} on ${target.host}:${target.apiPort}: HTTP ${status}: ${message}`,
+                typeof error?.code === 'string' ? error.code : undefined,
               ),
             );
             return;
@@ -180,10 +195,10 @@ export function httpsLedgerAdmin(access: LedgerAccess): LedgerAdmin {
             ...(typeof outcome.height === 'number' ? { height: outcome.height } : {}),
           };
         } catch (e) {
-          // Refused by the API before ordering (bad request, admission): the network's answer.
-          if (e instanceof LedgerApiError && e.status >= 400 && e.status < 500 && e.status !== 408)
-            return { validation: 'REFUSED', message: e.message };
-          failures.push((e as Error).message);
+          // Refused by the peer under the configuration in force: the network's answer.
+          if (isConfigRefusal(e)) return { validation: 'REFUSED', message: e.message };
+          // Anything else is this peer's trouble (or ours): try the next, then report it unknown.
+          failures.push(e instanceof Error ? e.message : String(e));
         }
       }
       throw new Error(
