@@ -1,3 +1,4 @@
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
@@ -281,12 +282,15 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
     }),
   );
 
-  const caCerts = node.network.config.orgs.flatMap((o) => o.caCerts);
+  const tlsContext = (certPem: string) => ({
+    key: options.keyPem,
+    cert: certPem,
+    ca: node.config.orgs.flatMap((o) => o.caCerts),
+  });
+  let presented = options.certPem;
   const server: Server = createServer(
     {
-      key: options.keyPem,
-      cert: options.certPem,
-      ca: caCerts,
+      ...tlsContext(presented),
       minVersion: 'TLSv1.3',
       // Ask for a certificate but let probes without one reach /healthz, /readyz and /metrics;
       // every other route checks the certificate itself (auth.ts).
@@ -295,6 +299,20 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
     },
     app,
   );
+  // After a config update: a renewal of this node's certificate (same key) is presented from
+  // then on, as the transport does on the node port, and the CA list follows the configuration.
+  const ownKey = spkiOf(createPublicKey(options.keyPem));
+  let sequence = node.config.sequence;
+  const onBlock = (): void => {
+    if (node.config.sequence === sequence) return;
+    sequence = node.config.sequence;
+    const cert = node.selfEntry.cert;
+    const renewed = cert !== presented && spkiOf(new X509Certificate(cert).publicKey).equals(ownKey);
+    if (renewed) presented = cert;
+    server.setSecureContext(tlsContext(presented));
+    if (renewed) logger.info({ node: node.name }, "the API presents this node's renewed certificate");
+  };
+  node.events.on('block', onBlock);
   const entry = node.selfEntry;
   const host = options.host ?? entry.host;
   const port = options.port ?? entry.apiPort;
@@ -313,10 +331,15 @@ export async function startApiServer(options: ApiOptions): Promise<ApiServer> {
     url,
     close: () =>
       new Promise<void>((resolve) => {
+        node.events.off('block', onBlock);
         server.closeAllConnections();
         server.close(() => {
           resolve();
         });
       }),
   };
+}
+
+function spkiOf(key: KeyObject): Buffer {
+  return key.export({ type: 'spki', format: 'der' });
 }

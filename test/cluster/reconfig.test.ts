@@ -329,20 +329,27 @@ describe('live reconfiguration of a local network under load', () => {
       expect([...after.orderers, ...after.peers].every((n) => genesisCerts.get(n.name) !== n.cert)).toBe(
         true,
       );
-      // Each running node presents its renewed certificate on its node port (adopted live, when
-      // it applies the replace-cert block): a real TLS handshake, fingerprints compared.
+      // Each running node presents its renewed certificate on its node port and its API port
+      // (adopted live, when it applies the replace-cert block): real TLS handshakes, fingerprints
+      // compared.
       const probe = await userIdentity('org1', 'admin');
       for (const node of [...after.orderers, ...after.peers]) {
         const expected = fingerprintOf(node.cert);
-        const presented = await pollUntil(
-          `${node.name} to present its renewed certificate`,
-          30_000,
-          async () => {
-            const fingerprint = await presentedFingerprint(node.host, node.port, probe);
-            return fingerprint === expected ? fingerprint : undefined;
-          },
-        );
-        expect({ node: node.name, presented }).toEqual({ node: node.name, presented: expected });
+        for (const port of [node.port, node.apiPort]) {
+          const presented = await pollUntil(
+            `${node.name} to present its renewed certificate on port ${port}`,
+            30_000,
+            async () => {
+              const fingerprint = await presentedFingerprint(node.host, port, probe);
+              return fingerprint === expected ? fingerprint : undefined;
+            },
+          );
+          expect({ node: node.name, port, presented }).toEqual({
+            node: node.name,
+            port,
+            presented: expected,
+          });
+        }
       }
     },
     STEP_TIMEOUT_MS * 2,
