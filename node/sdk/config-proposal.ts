@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { parseIdentity } from '../../certs/index.js';
 import {
   applyConfigChanges,
-  approvalProblems,
   approveConfig,
   configEnvelope,
+  configTxProblems,
   configUpdateProblems,
   POLICY_NAMES,
   type ConfigChange,
@@ -214,14 +214,13 @@ export function assembleEnvelope(
     throw new ProposalError(
       `the submitting admin (${creator.org}) must have approved the proposal (config sign)`,
     );
-  const problems = configUpdateProblems(current, proposal.config, at);
   const envelope = configEnvelope(
     proposal.config,
     proposal.approvals,
     { org: creator.org as OrgName, cert: creator.certPem },
     creator.keyPem,
   );
-  problems.push(...approvalProblems(envelope, current, current.policies.admin, at));
+  const problems = configTxProblems(envelope, current, at);
   if (problems.length > 0) {
     const hint = problems.some((p) => /admin policy/.test(p))
       ? ` (the admin policy in force is ${formatPolicy(current.policies.admin)}; approved by: ${approvingOrgs(proposal).join(', ') || 'nobody'})`
@@ -312,6 +311,8 @@ export interface ChangeFlags {
   readonly policy?: readonly string[];
   readonly consensus?: readonly string[];
   readonly replaceCert?: readonly string[];
+  /** ORG=CA_CERT_FILE[,CA_CERT_FILE...]: the organisation's trusted CA certificates, replaced. */
+  readonly orgCas?: readonly string[];
 }
 
 const CONSENSUS_KEYS: readonly (keyof ConsensusParams)[] = [
@@ -357,7 +358,7 @@ async function readNodeEntry(flag: string, path: string): Promise<NodeEntry> {
 /**
  * The changes a `config propose` command line asks for, in an order that always makes sense
  * (an organisation before its nodes and policies, nodes removed before their organisation):
- * add-org, add-orderer, add-peer, replace-cert, promote-orderer, set-policy, set-consensus,
+ * add-org, add-orderer, add-peer, replace-cert, set-org-cas, promote-orderer, set-policy, set-consensus,
  * remove-node, remove-org. `networkDir` resolves `--add-org NAME` without a CA file.
  */
 export async function changesFromFlags(flags: ChangeFlags, networkDir?: string): Promise<ConfigChange[]> {
@@ -390,6 +391,12 @@ export async function changesFromFlags(flags: ChangeFlags, networkDir?: string):
   for (const value of flags.replaceCert ?? []) {
     const [name, path] = keyValue('--replace-cert', value);
     changes.push({ op: 'replace-cert', name, cert: await readText(path, `the new certificate of ${name}`) });
+  }
+  for (const value of flags.orgCas ?? []) {
+    const [org, paths] = keyValue('--org-cas', value);
+    const caCerts: string[] = [];
+    for (const path of paths.split(',')) caCerts.push(await readText(path, `a CA certificate of ${org}`));
+    changes.push({ op: 'set-org-cas', org, caCerts });
   }
   for (const name of flags.promoteOrderer ?? []) changes.push({ op: 'promote-orderer', name });
   for (const value of flags.policy ?? []) {

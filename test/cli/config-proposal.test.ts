@@ -26,7 +26,7 @@ import {
   removalProblem,
 } from '../../node/local/membership.js';
 import { parsePolicy as benchParsePolicy } from '../../node/bench/policy.js';
-import { parseIdentity, renewCert } from '../../certs/index.js';
+import { parseIdentity, renewCert, renewOrgCa } from '../../certs/index.js';
 import { randomLoopback, runChainnode } from '../support/processes.js';
 
 let material: NetworkMaterial;
@@ -197,6 +197,27 @@ describe('proposals', () => {
     broken.config.sequence = -1;
     await writeFile(other, JSON.stringify(broken));
     await expect(readProposal(other)).rejects.toThrow('proposal.config.sequence');
+  });
+
+  it("rolls a renewed CA in with --org-cas, and refuses an organisation's CA swap it did not approve", async () => {
+    const ca = material.cas.find((c) => c.org === 'org2')!;
+    const renewed = await renewOrgCa({ ca, validityDays: 3650 });
+    const renewedPath = join(work, 'org2-renewed.pem');
+    const oldPath = join(work, 'org2-old.pem');
+    await writeFile(renewedPath, renewed);
+    await writeFile(oldPath, ca.certPem);
+    const changes = await changesFromFlags({ orgCas: [`org2=${renewedPath},${oldPath}`] });
+    expect(changes).toEqual([{ op: 'set-org-cas', org: 'org2', caCerts: [renewed, ca.certPem] }]);
+    const proposal = draftProposal(config, changes);
+    expect(proposal.summary).toContain('replace the CA certificates of organisation org2');
+    // Approved by org1 and org3 only (a majority), org2's own admin missing: refused, naming why.
+    let approved = proposal;
+    for (const org of ['org1', 'org3']) approved = addApproval(approved, admin(org));
+    expect(() => assembleEnvelope(approved, config, admin('org1'))).toThrow(
+      /the CA certificates of org org2 change, so its own admin must approve the update/,
+    );
+    const envelope = assembleEnvelope(addApproval(approved, admin('org2')), config, admin('org1'));
+    expect(envelope.payload.type).toBe('config');
   });
 
   it('describes joins, promotions, certificate replacements and new organisations', () => {

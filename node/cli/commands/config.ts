@@ -162,6 +162,12 @@ export function registerConfig(program: Command): void {
     )
     .option('--consensus <key=value>', 'set a consensus parameter, e.g. batchTimeoutMs=20', collect, [])
     .option('--replace-cert <name=cert.pem>', "replace a node's certificate", collect, [])
+    .option(
+      '--org-cas <org=ca.pem[,ca.pem]>',
+      "replace an organisation's trusted CA certificates (a renewed CA: first renewed,old, then renewed)",
+      collect,
+      [],
+    )
     .option('--local', "draft from the network directory's configuration instead of asking the nodes")
     .option('--force', 'overwrite the output file')
     .option('--json', 'print the proposal summary as JSON')
