@@ -63,6 +63,7 @@ import {
   nextStep,
   quorumShortfall,
   rolloutInProgress,
+  type ReconfigStep,
   type StatefulSetRollout,
 } from './reconfigure.js';
 import {
@@ -549,10 +550,11 @@ export class Reconciler {
   }
 
   /**
-   * One step of a membership change (see reconfigure.ts), done through config transactions:
-   * finishes a submitted update (publishes it once committed), or derives the next safe step
-   * from the configuration in force on the network and takes it. Never touches StatefulSets:
-   * they follow the published configuration on the next reconcile.
+   * One step of a membership change (see reconfigure.ts) or of a certificate renewal, done
+   * through config transactions. A membership change the network refused stays refused (Degraded,
+   * not retried) until the spec changes, while certificate renewals go on underneath it (reported
+   * by their Events): a stuck scale must not let certificates expire. A refused renewal still
+   * holds everything until the spec changes.
    */
   private async reconfigure(
     network: LedgerNetwork,
@@ -563,6 +565,56 @@ export class Reconciler {
     identities: Identities,
     addressOf: AddressOf,
     rollouts: readonly string[],
+    log: Logger,
+  ): Promise<Reconfigured> {
+    const previous = network.status.reconfiguration as ReconfigurationStatus | undefined;
+    const refused =
+      previous?.phase === 'Refused' && previous.refusedGeneration === network.metadata.generation
+        ? previous
+        : undefined;
+    const asRefused = (r: ReconfigurationStatus): Reconfigured => ({
+      status: r,
+      refusal: r.message,
+      refusalReason: 'ConfigUpdateRefused',
+    });
+    if (refused !== undefined && refused.op === 'replace-cert' && updates.pending === undefined)
+      return asRefused(refused);
+    const result = await this.reconfigureOnce(
+      network,
+      spec,
+      owner,
+      plan,
+      updates,
+      identities,
+      addressOf,
+      rollouts,
+      refused !== undefined,
+      log,
+    );
+    if (refused === undefined || result.status.phase === 'Refused') return result;
+    const { sequence, publishedSequence } = result.status;
+    return {
+      ...asRefused({ ...refused, publishedSequence, ...(sequence === undefined ? {} : { sequence }) }),
+      ...(result.requeueAfterMs === undefined ? {} : { requeueAfterMs: result.requeueAfterMs }),
+    };
+  }
+
+  /**
+   * Finishes a submitted update (publishes it once committed), or derives the next safe step from
+   * the configuration in force on the network and takes it: a membership step unless
+   * `membershipRefused`, else (or while the membership waits or matches the spec) a renewal step.
+   * Never touches StatefulSets: they follow the published configuration on the next reconcile.
+   */
+  private async reconfigureOnce(
+    network: LedgerNetwork,
+    spec: LedgerNetworkSpec,
+    owner: Owner,
+    plan: NetworkPlan,
+    updates: Updates,
+    identities: Identities,
+    addressOf: AddressOf,
+    rollouts: readonly string[],
+    membershipRefused: boolean,
     log: Logger,
   ): Promise<Reconfigured> {
     const { name, namespace, generation } = network.metadata;
@@ -589,18 +641,6 @@ export class Reconciler {
       return {
         status: { phase: 'Idle', publishedSequence, message: 'the membership matches the spec' },
       };
-    const previous = network.status.reconfiguration as ReconfigurationStatus | undefined;
-    if (
-      updates.pending === undefined &&
-      previous?.refusedGeneration === generation &&
-      previous.phase === 'Refused'
-    )
-      return {
-        status: previous,
-        refusal: previous.message,
-        refusalReason: 'ConfigUpdateRefused',
-      };
-
     const admins = new Map(
       orgs.flatMap((org) => {
         const admin = identities.users.get(userKey(org, 'admin'));
@@ -757,9 +797,28 @@ export class Reconciler {
           }),
       );
     }
-    const step = nextStep({ ...base, config: inForce, podReady: (n) => ready.has(n), heights, rollouts });
-    let renewal: { node: string; cert: string } | undefined;
-    if (step.kind === 'idle') {
+    const step: ReconfigStep = membershipRefused
+      ? { kind: 'wait', reason: 'the membership change was refused; it waits for a spec change' }
+      : nextStep({ ...base, config: inForce, podReady: (n) => ready.has(n), heights, rollouts });
+    const membershipWait = (wait: Extract<ReconfigStep, { kind: 'wait' }>): Reconfigured => ({
+      status: {
+        phase: 'Waiting',
+        ...(wait.node === undefined ? {} : { node: wait.node }),
+        sequence,
+        publishedSequence,
+        message: wait.node === undefined ? wait.reason : `${wait.node}: ${wait.reason}`,
+        ...(inForce.orderers.some((o) => o.name === wait.node && o.learner === true)
+          ? { op: 'promote-orderer' }
+          : {}),
+      },
+      requeueAfterMs: RECONFIGURE_POLL_MS,
+    });
+    // A membership step when one is due and safe; otherwise (matching, waiting or refused) the
+    // certificates get their turn, so a stuck scale never lets them expire.
+    let action: Extract<ReconfigStep, { kind: 'submit' }> | { kind: 'renew'; node: string; cert: string };
+    if (step.kind === 'submit') {
+      action = step;
+    } else {
       const r = await this.renewalStep(
         network,
         owner,
@@ -770,35 +829,23 @@ export class Reconciler {
         ledger,
         log,
       );
-      if ('status' in r) return { ...r, status: { ...r.status, sequence, publishedSequence } };
-      renewal = r;
+      if ('status' in r) {
+        // While the membership waits, its reason is the news unless the renewal was refused.
+        if (step.kind === 'wait' && r.status.phase !== 'Refused') return membershipWait(step);
+        return { ...r, status: { ...r.status, sequence, publishedSequence } };
+      }
+      action = { kind: 'renew', ...r };
     }
-    if (step.kind === 'wait')
-      return {
-        status: {
-          phase: 'Waiting',
-          ...(step.node === undefined ? {} : { node: step.node }),
-          sequence,
-          publishedSequence,
-          message: step.node === undefined ? step.reason : `${step.node}: ${step.reason}`,
-          ...(inForce.orderers.some((o) => o.name === step.node && o.learner === true)
-            ? { op: 'promote-orderer' }
-            : {}),
-        },
-        requeueAfterMs: RECONFIGURE_POLL_MS,
-      };
 
     let changes: ConfigChange[];
-    const op = renewal !== undefined ? 'replace-cert' : step.kind === 'submit' ? step.op : 'none';
-    const target = renewal?.node ?? (step.kind === 'submit' ? step.node : '');
-    if (renewal !== undefined) {
-      changes = [{ op: 'replace-cert', name: renewal.node, cert: renewal.cert }];
-    } else if (step.kind !== 'submit') {
-      throw new Error('internal: no step');
-    } else if (step.op === 'add-orderer' || step.op === 'add-peer') {
+    const op = action.kind === 'renew' ? 'replace-cert' : action.op;
+    const target = action.node;
+    if (action.kind === 'renew') {
+      changes = [{ op: 'replace-cert', name: action.node, cert: action.cert }];
+    } else if (action.op === 'add-orderer' || action.op === 'add-peer') {
       // (1) the new node's identity, issued by its organisation's CA and stored before anything refers to it.
-      const node = plannedNode(name, namespace, spec, step.node);
-      let identity = identities.nodes.get(step.node);
+      const node = plannedNode(name, namespace, spec, action.node);
+      let identity = identities.nodes.get(action.node);
       if (identity === undefined) {
         const withNode: NetworkPlan = {
           ...plan,
@@ -810,9 +857,9 @@ export class Reconciler {
           now: this.now(),
         });
         await this.storeIdentities(owner, withNode, completed.identities, completed.created);
-        identity = completed.identities.nodes.get(step.node);
-        if (identity === undefined) throw new Error(`internal: no identity issued for ${step.node}`);
-        identities.nodes.set(step.node, identity);
+        identity = completed.identities.nodes.get(action.node);
+        if (identity === undefined) throw new Error(`internal: no identity issued for ${action.node}`);
+        identities.nodes.set(action.node, identity);
       }
       const at = addressOf(node);
       const entry = {
@@ -823,9 +870,9 @@ export class Reconciler {
         apiPort: at.apiPort,
         cert: identity.certPem,
       };
-      changes = [step.op === 'add-orderer' ? { op: 'add-orderer', entry } : { op: 'add-peer', entry }];
+      changes = [action.op === 'add-orderer' ? { op: 'add-orderer', entry } : { op: 'add-peer', entry }];
     } else {
-      changes = [{ op: step.op, name: step.node }];
+      changes = [{ op: action.op, name: action.node }];
     }
     // (2) the config transaction, checked here as the network will check it, approved by the
     // organisations' admins (the operator holds them all) and signed by the first.
@@ -1039,12 +1086,14 @@ export class Reconciler {
           message: 'the membership matches the spec; no certificate is due',
         },
       };
-    // (c) every pod ready and caught up before the next one
-    const notReady = nodes.find(({ entry }) => !ready.has(entry.name));
+    // (c) every pod ready and caught up before the next one (a learner still catching up, e.g.
+    // of a scale that is stuck, does not count: it holds no quorum, and must not hold renewals)
+    const settling = nodes.filter(({ entry }) => !('learner' in entry && entry.learner === true));
+    const notReady = settling.find(({ entry }) => !ready.has(entry.name));
     if (notReady !== undefined) return wait(notReady.entry.name, 'renewals wait for its pod to be ready');
     const heights = new Map<string, number>();
     await Promise.all(
-      nodes.map(async ({ entry }) => {
+      settling.map(async ({ entry }) => {
         try {
           heights.set(entry.name, (await ledger.nodeStatus(entry.name)).height);
         } catch {
@@ -1053,7 +1102,7 @@ export class Reconciler {
       }),
     );
     const top = Math.max(0, ...heights.values());
-    for (const { entry } of nodes) {
+    for (const { entry } of settling) {
       const h = heights.get(entry.name);
       if (h === undefined) return wait(entry.name, 'renewals wait for its /status');
       if (h + CATCH_UP_MARGIN_BLOCKS < top)

@@ -493,9 +493,18 @@ describe('reconfiguration failure cases, on a ledger test double', () => {
   );
 
   it(
-    'renews certificates before expiry one node at a time: replace-cert, the Secret, a restart, caught up, the next',
+    'renews certificates before expiry one node at a time (replace-cert, the Secret, a restart, caught up, the next), even while a membership change stays refused',
     async () => {
       const l = ledger as FakeLedger;
+      // A scale the network refuses: it stays refused (not retried) until the spec changes...
+      l.refuseNext = true;
+      await patchCount(5);
+      await until(
+        networkStatus,
+        (st) => st.reconfiguration?.phase === 'Refused' && st.reconfiguration?.op === 'add-orderer',
+        'the scale to 5 refused',
+      );
+      const submittedAtRefusal = l.submitted.length;
       const secretOf = async (node: string) => {
         const sec = await client.get<any>(R.secrets, NS, `${node}-identity`);
         return {
@@ -512,11 +521,21 @@ describe('reconfiguration failure cases, on a ledger test double', () => {
       await client.mergePatch(R.ledgerNetworks, NS, NAME, {
         metadata: { annotations: { 'test/nudge': '1' } },
       });
+      // ...and the certificates are renewed all the same.
       await until(
         () => Promise.resolve(l.renewed.length),
         (n) => n === nodes.length,
         'every node renewed',
       );
+      const whileRefused = await networkStatus();
+      expect(whileRefused.reconfiguration).toMatchObject({ phase: 'Refused', op: 'add-orderer' });
+      expect(whileRefused.conditions.find((c: any) => c.type === 'Degraded')).toMatchObject({
+        status: 'True',
+        reason: 'ConfigUpdateRefused',
+      });
+      expect(l.submitted.slice(submittedAtRefusal).every((w) => w.startsWith('renew '))).toBe(true);
+      // Back to the count in force: Ready and idle once the last renewed pod has restarted.
+      await patchCount(4);
       await until(
         networkStatus,
         (st) => st.phase === 'Ready' && st.reconfiguration?.phase === 'Idle',
