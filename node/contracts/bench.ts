@@ -1,5 +1,6 @@
-import { ContractInstance, ContractRuntime, DEFAULT_CONTRACT_LIMITS, loadQuickJs } from './runtime.js';
+import { ContractInstance, ContractRuntime, DEFAULT_CONTRACT_LIMITS } from './runtime.js';
 import { loadSampleContract } from './samples.js';
+import { newSandbox } from './sandbox.js';
 import { InMemoryState } from './state.js';
 
 export interface ContractBenchResult {
@@ -7,6 +8,8 @@ export interface ContractBenchResult {
   readonly callsPerSec: number;
   /** The same call with a fresh QuickJS runtime + context (prelude, freeze, compile) per call. */
   readonly coldCallsPerSec: number;
+  /** New sandboxes (a QuickJS WebAssembly instance with its own memory) per second. */
+  readonly sandboxesPerSec: number;
   readonly warmCalls: number;
   readonly coldCalls: number;
 }
@@ -42,17 +45,25 @@ export async function benchContracts(): Promise<ContractBenchResult> {
     }
     const callsPerSec = Math.round((warmCalls * 1000) / (performance.now() - start));
 
-    const module = await loadQuickJs();
+    const sandbox = await newSandbox(DEFAULT_CONTRACT_LIMITS.memoryBytesMax);
     let coldCalls = 0;
     start = performance.now();
     while (performance.now() - start < BENCH_PHASE_MS) {
-      const instance = ContractInstance.create(module, 'kv', source, DEFAULT_CONTRACT_LIMITS);
+      const instance = ContractInstance.create(sandbox, 'kv', source, DEFAULT_CONTRACT_LIMITS);
       instance.call(request(coldCalls));
       instance.dispose();
       coldCalls++;
     }
     const coldCallsPerSec = Math.round((coldCalls * 1000) / (performance.now() - start));
-    return { callsPerSec, coldCallsPerSec, warmCalls, coldCalls };
+
+    let sandboxes = 0;
+    start = performance.now();
+    while (performance.now() - start < BENCH_PHASE_MS) {
+      await newSandbox(DEFAULT_CONTRACT_LIMITS.memoryBytesMax);
+      sandboxes++;
+    }
+    const sandboxesPerSec = Math.round((sandboxes * 1000) / (performance.now() - start));
+    return { callsPerSec, coldCallsPerSec, sandboxesPerSec, warmCalls, coldCalls };
   } finally {
     runtime.dispose();
   }

@@ -14,12 +14,15 @@ export type ContractErrorCode =
   | 'CONTRACT_STEP_LIMIT'
   /** The wall-clock safety net fired before the step budget did (a builtin that does not poll). */
   | 'CONTRACT_TIMEOUT'
+  /** The contract's sandbox memory (CONTRACT_MEMORY_BYTES_MAX, counted in bytes) is full. */
   | 'CONTRACT_OUT_OF_MEMORY'
   | 'CONTRACT_STACK_OVERFLOW'
   /** The return value is not JSON, is a Promise, or is larger than RESULT_CHARS_MAX. */
   | 'CONTRACT_BAD_RESULT'
   /** A per-transaction limit: reads, writes, key or value size, events, event payload size. */
-  | 'CONTRACT_LIMIT_EXCEEDED';
+  | 'CONTRACT_LIMIT_EXCEEDED'
+  /** No sandbox to run the contract in right now (they all broke and are being replaced): retry. */
+  | 'CONTRACT_UNAVAILABLE';
 
 export class ContractError extends Error {
   override readonly name = 'ContractError';

@@ -19,11 +19,25 @@ export const CONTRACT_STEP_BUDGET_INTERRUPTS = 4_000;
  */
 export const CONTRACT_CALL_TIMEOUT_MS = 10_000;
 /**
- * Heap of one contract's QuickJS runtime, in bytes. A call needs KBs; 16 MiB leaves ample room.
- * Not larger: near the limit QuickJS garbage-collects on every failed allocation, so a bomb of many
- * small strings takes ~3 s to hit 16 MiB (and ~8 s for 32 MiB) without spending step budget.
+ * Memory of one contract's sandbox, in bytes: the `maximum` of the WebAssembly memory its QuickJS
+ * instance runs in, so a hard bound counted in bytes by the WebAssembly engine. (QuickJS's own
+ * limit cannot count bytes under Emscripten: it counts 8 per allocation whatever its size.) It
+ * holds QuickJS's static data and 5 MiB stack, the engine and the compiled contract, which leaves
+ * ~10 MiB for what a call allocates (ten 1 MiB strings fit, twelve do not). A call needs KBs.
+ * 16 MiB is also the least the QuickJS build accepts (it declares 16 MiB of initial memory).
  */
 export const CONTRACT_MEMORY_BYTES_MAX = 16 * 1024 * 1024;
+/**
+ * Contracts kept warm at once, each in a sandbox of its own: with CONTRACT_MEMORY_BYTES_MAX this
+ * bounds a peer's contract memory at 512 MiB (a warm contract typically has ~0.8 MiB resident).
+ * More contracts still run: the least recently used one is rebuilt on its next call (~15 ms).
+ */
+export const CONTRACT_SANDBOXES_MAX = 32;
+/**
+ * Empty sandboxes kept ready (each takes a few ms to create, in the background), so installing a
+ * contract or rebuilding one after it hit a limit takes a fresh sandbox instead of evicting another.
+ */
+export const CONTRACT_SANDBOXES_SPARE = 2;
 /**
  * Native stack QuickJS may use, in bytes (~2,000 frames of ordinary recursion). Kept well below the
  * WebAssembly stack so QuickJS reports "stack overflow" instead of the Wasm module trapping.

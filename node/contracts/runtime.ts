@@ -1,10 +1,4 @@
-import {
-  newQuickJSWASMModuleFromVariant,
-  type QuickJSContext,
-  type QuickJSHandle,
-  type QuickJSRuntime,
-  type QuickJSWASMModule,
-} from 'quickjs-emscripten-core';
+import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
 import {
   ARG_CHARS_MAX,
   ARGS_COUNT_MAX,
@@ -32,10 +26,13 @@ import {
   CONTRACT_LOG_LINES_MAX,
   CONTRACT_MEMORY_BYTES_MAX,
   CONTRACT_RANGE_ENTRIES_MAX,
+  CONTRACT_SANDBOXES_MAX,
+  CONTRACT_SANDBOXES_SPARE,
   CONTRACT_STACK_BYTES_MAX,
   CONTRACT_STEP_BUDGET_INTERRUPTS,
 } from './limits.js';
 import { SANDBOX_PRELUDE } from './prelude.js';
+import { SandboxPool, type Sandbox } from './sandbox.js';
 import { FACTORY_PREFIX, prepareSource, type PreparedSource } from './source.js';
 import { compareKeys, type StateReader } from './state.js';
 
@@ -80,8 +77,11 @@ export interface ContractInfo {
 export interface ContractLimits {
   readonly stepBudgetInterrupts: number;
   readonly callTimeoutMs: number;
+  /** The WebAssembly memory of each contract's sandbox: a multiple of 64 KiB, at least 16 MiB. */
   readonly memoryBytesMax: number;
   readonly stackBytesMax: number;
+  readonly sandboxesMax: number;
+  readonly sandboxesSpare: number;
 }
 
 export const DEFAULT_CONTRACT_LIMITS: ContractLimits = {
@@ -89,19 +89,12 @@ export const DEFAULT_CONTRACT_LIMITS: ContractLimits = {
   callTimeoutMs: CONTRACT_CALL_TIMEOUT_MS,
   memoryBytesMax: CONTRACT_MEMORY_BYTES_MAX,
   stackBytesMax: CONTRACT_STACK_BYTES_MAX,
+  sandboxesMax: CONTRACT_SANDBOXES_MAX,
+  sandboxesSpare: CONTRACT_SANDBOXES_SPARE,
 };
 
 const NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const TX_ID = /^[0-9a-f]{64}$/;
-
-let quickJsModule: Promise<QuickJSWASMModule> | undefined;
-/** One WebAssembly instance per process; every contract gets its own QuickJS runtime inside it. */
-export function loadQuickJs(): Promise<QuickJSWASMModule> {
-  // A dynamic import: the package's types describe its CommonJS build, so a static default import
-  // is mistyped under NodeNext; the core unwraps either `default` shape at runtime.
-  quickJsModule ??= newQuickJSWASMModuleFromVariant(import('@jitl/quickjs-wasmfile-release-sync'));
-  return quickJsModule;
-}
 
 function cut(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;
@@ -250,10 +243,11 @@ interface GuestError {
 }
 
 /**
- * One contract version, warm: its own QuickJS runtime (memory and stack limits, step budget) and
- * one context in which the prelude has frozen every intrinsic and the contract's module body has been
- * compiled into a factory. Each call runs the factory afresh, so module-level bindings start
- * from their initial values every time: nothing a call does is visible to the next.
+ * One contract version, warm: its own QuickJS runtime (stack limit, step budget), alone in its
+ * sandbox (whose WebAssembly memory is the contract's memory limit), and one context in which the
+ * prelude has frozen every intrinsic and the contract's module body has been compiled into a
+ * factory. Each call runs the factory afresh, so module-level bindings start from their initial
+ * values every time: nothing a call does is visible to the next.
  */
 export class ContractInstance {
   private active: CallState | undefined;
@@ -264,13 +258,15 @@ export class ContractInstance {
   private readonly invoke: QuickJSHandle;
 
   private constructor(
+    readonly sandbox: Sandbox,
     private readonly runtime: QuickJSRuntime,
     readonly name: string,
     readonly prepared: PreparedSource,
     private readonly limits: ContractLimits,
     source: string,
   ) {
-    runtime.setMemoryLimit(limits.memoryBytesMax);
+    // No runtime.setMemoryLimit: under Emscripten QuickJS counts 8 bytes per allocation whatever
+    // its size, so that "limit" bounds a count, not bytes. The sandbox's memory bounds bytes.
     runtime.setMaxStackSize(limits.stackBytesMax);
     runtime.setInterruptHandler(() => this.onInterrupt());
     // Parse and run the module once, in a throwaway context, to get true syntax positions and the
@@ -296,16 +292,12 @@ export class ContractInstance {
     bind.dispose();
   }
 
-  static create(
-    module: QuickJSWASMModule,
-    name: string,
-    source: string,
-    limits: ContractLimits,
-  ): ContractInstance {
+  /** Loads the contract into `sandbox`, which must hold no other runtime (its memory is the limit). */
+  static create(sandbox: Sandbox, name: string, source: string, limits: ContractLimits): ContractInstance {
     const prepared = prepareSource(name, source);
-    const runtime = module.newRuntime();
+    const runtime = sandbox.newRuntime();
     try {
-      return new ContractInstance(runtime, name, prepared, limits, source);
+      return new ContractInstance(sandbox, runtime, name, prepared, limits, source);
     } catch (error) {
       runtime.dispose();
       throw error;
@@ -345,11 +337,25 @@ export class ContractInstance {
   private newSandboxContext(): { context: QuickJSContext; bind: QuickJSHandle } {
     const context = this.runtime.newContext();
     try {
+      return { context, bind: this.installPrelude(context) };
+    } catch (error) {
+      context.dispose();
+      throw error;
+    }
+  }
+
+  /**
+   * Installs the host functions and the prelude in `context` and returns the prelude's `bind`.
+   * Every handle is freed on every path: QuickJS aborts (a WebAssembly trap) when a context is
+   * freed while a handle still points into it, as after an out-of-memory error here.
+   */
+  private installPrelude(context: QuickJSContext): QuickJSHandle {
+    const host = context.newObject();
+    try {
       const call = (): CallState => {
         if (this.active === undefined) throw new Error('ctx is only usable during a transaction');
         return this.active;
       };
-      const host = context.newObject();
       const fns: [string, (...args: QuickJSHandle[]) => QuickJSHandle | undefined][] = [
         [
           'get',
@@ -414,8 +420,11 @@ export class ContractInstance {
       ];
       for (const [name, fn] of fns) {
         const handle = context.newFunction(name, fn);
-        context.setProp(host, name, handle);
-        handle.dispose();
+        try {
+          context.setProp(host, name, handle);
+        } finally {
+          handle.dispose();
+        }
       }
       this.startBudget();
       const prelude = this.unwrap(
@@ -423,13 +432,13 @@ export class ContractInstance {
         context.evalCode(SANDBOX_PRELUDE, 'prelude.js', { type: 'global' }),
         'load',
       );
-      const bind = context.callFunction(prelude, context.undefined, host);
-      prelude.dispose();
+      try {
+        return this.unwrap(context, context.callFunction(prelude, context.undefined, host), 'load');
+      } finally {
+        prelude.dispose();
+      }
+    } finally {
       host.dispose();
-      return { context, bind: this.unwrap(context, bind, 'load') };
-    } catch (error) {
-      context.dispose();
-      throw error;
     }
   }
 
@@ -443,20 +452,28 @@ export class ContractInstance {
         context.evalCode(source, `${this.name}.js`, { type: 'module' }),
         'check',
       );
-      const lister = this.unwrap(
-        context,
-        context.evalCode(
-          '(function (ns) { if (typeof ns.then === "function") return null; return JSON.stringify(Object.keys(ns).map(function (k) { return [k, typeof ns[k]]; })); })',
-          'check.js',
-        ),
-        'load',
-      );
-      const listed = context.callFunction(lister, context.undefined, ns);
-      lister.dispose();
-      ns.dispose();
-      const text = this.unwrap(context, listed, 'load');
-      const json = context.dump(text) as unknown;
-      text.dispose();
+      let json: unknown;
+      try {
+        const lister = this.unwrap(
+          context,
+          context.evalCode(
+            '(function (ns) { if (typeof ns.then === "function") return null; return JSON.stringify(Object.keys(ns).map(function (k) { return [k, typeof ns[k]]; })); })',
+            'check.js',
+          ),
+          'load',
+        );
+        const listed = context.callFunction(lister, context.undefined, ns);
+        lister.dispose();
+        const text = this.unwrap(context, listed, 'load');
+        try {
+          json = context.dump(text) as unknown;
+        } finally {
+          text.dispose();
+        }
+      } finally {
+        // Before the context goes: see installPrelude.
+        ns.dispose();
+      }
       if (typeof json !== 'string') {
         throw fail(
           'CONTRACT_LOAD_FAILED',
@@ -549,7 +566,7 @@ export class ContractInstance {
     if ((guest.name === 'InternalError' && guest.message === 'out of memory') || guest.thrownNull === true) {
       return new ContractError(
         'CONTRACT_OUT_OF_MEMORY',
-        `${where}: out of memory (limit ${this.limits.memoryBytesMax} bytes)${guest.thrownNull === true ? ' (or the contract threw null)' : ''}`,
+        `${where}: out of memory (its sandbox's memory is limited to ${this.limits.memoryBytesMax} bytes)${guest.thrownNull === true ? ' (or the contract threw null)' : ''}`,
         ids,
       );
     }
@@ -681,27 +698,48 @@ function checkRequest(request: SimulationRequest): void {
   }
 }
 
+/** An installed contract: its source, and its instance while warm. */
+interface Installed {
+  readonly source: string;
+  readonly info: ContractInfo;
+  /** Undefined while cold: evicted for another contract, or after a call hit a resource limit. */
+  instance: ContractInstance | undefined;
+  /** When it last served, on the runtime's call counter: the least recent is evicted first. */
+  usedAt: number;
+}
+
 /**
- * The contracts a peer has installed, each warm in its own QuickJS runtime. `simulate` is
- * synchronous: the state it reads comes from a synchronous StateReader the caller provides.
- * Not reentrant: one call at a time (Node is single-threaded and simulate never yields).
+ * The contracts a peer has installed, each warm in its own sandbox (a QuickJS WebAssembly instance
+ * whose memory is that contract's alone), at most `sandboxesMax` warm at once: the least recently
+ * used one is rebuilt on its next call when another needs its sandbox. A contract instance keeps
+ * nothing between calls, so a rebuilt one behaves exactly like the one it replaces.
+ * `simulate` is synchronous: the state it reads comes from a synchronous StateReader the caller
+ * provides. Not reentrant: one call at a time (Node is single-threaded and simulate never yields).
  */
 export class ContractRuntime {
-  private readonly contracts = new Map<string, { instance: ContractInstance; source: string }>();
+  private readonly contracts = new Map<string, Installed>();
+  private calls = 0;
   private disposed = false;
 
   private constructor(
-    private readonly module: QuickJSWASMModule,
+    private readonly sandboxes: SandboxPool,
     private readonly limits: ContractLimits,
   ) {}
 
   static async create(options: { limits?: Partial<ContractLimits> } = {}): Promise<ContractRuntime> {
-    return new ContractRuntime(await loadQuickJs(), { ...DEFAULT_CONTRACT_LIMITS, ...options.limits });
+    const limits = { ...DEFAULT_CONTRACT_LIMITS, ...options.limits };
+    const sandboxes = await SandboxPool.create({
+      memoryBytesMax: limits.memoryBytesMax,
+      spare: limits.sandboxesSpare,
+      max: limits.sandboxesMax,
+    });
+    return new ContractRuntime(sandboxes, limits);
   }
 
   /**
    * Installs (or upgrades) contract `name` from its source: checks that it parses (CONTRACT_SYNTAX
-   * with line and column if not) and exports functions, and keeps it warm for calls.
+   * with line and column if not) and exports functions, and keeps it warm for calls. If the new
+   * source does not load, the version installed before stays installed.
    */
   install(name: string, source: string): ContractInfo {
     this.assertLive();
@@ -711,23 +749,25 @@ export class ContractRuntime {
         `contract name ${JSON.stringify(name)} must be lowercase letters, digits and inner hyphens`,
       );
     }
-    const instance = ContractInstance.create(this.module, name, source, this.limits);
-    this.contracts.get(name)?.instance.dispose();
-    this.contracts.set(name, { instance, source });
+    const instance = this.load(name, source);
+    const old = this.contracts.get(name);
+    if (old?.instance !== undefined) this.retire(old.instance);
+    this.contracts.set(name, { source, info: instance.info, instance, usedAt: ++this.calls });
     return instance.info;
   }
 
   uninstall(name: string): void {
-    this.contracts.get(name)?.instance.dispose();
+    const entry = this.contracts.get(name);
+    if (entry?.instance !== undefined) this.retire(entry.instance);
     this.contracts.delete(name);
   }
 
   info(name: string): ContractInfo | undefined {
-    return this.contracts.get(name)?.instance.info;
+    return this.contracts.get(name)?.info;
   }
 
   list(): ContractInfo[] {
-    return [...this.contracts.values()].map((c) => c.instance.info);
+    return [...this.contracts.values()].map((c) => c.info);
   }
 
   /** Runs `contract.fn(ctx, ...args)` against `state` and returns its read/write set, result and events. */
@@ -738,25 +778,25 @@ export class ContractRuntime {
     if (entry === undefined) {
       throw fail('CONTRACT_NOT_FOUND', `contract ${request.contract} is not installed`, request.contract);
     }
-    const { instance } = entry;
-    if (!instance.prepared.functions.includes(request.fn)) {
+    if (!entry.info.functions.includes(request.fn)) {
       throw fail(
         'CONTRACT_FUNCTION_NOT_FOUND',
-        `contract ${request.contract} has no function ${request.fn} (it has: ${instance.prepared.functions.join(', ')})`,
+        `contract ${request.contract} has no function ${request.fn} (it has: ${entry.info.functions.join(', ')})`,
         request.contract,
         request.fn,
       );
     }
+    entry.usedAt = ++this.calls;
+    entry.instance ??= this.load(request.contract, entry.source);
+    const { instance } = entry;
     try {
       return instance.call(request);
     } catch (error) {
-      if (error instanceof ContractError && RECYCLE_ON.has(error.code)) {
-        instance.dispose();
-        this.contracts.set(request.contract, {
-          instance: ContractInstance.create(this.module, request.contract, entry.source, this.limits),
-          source: entry.source,
-        });
-      }
+      if (error instanceof ContractError && !RECYCLE_ON.has(error.code)) throw error;
+      // The engine hit a resource limit mid-flight, or its sandbox broke: rebuild on the next call.
+      entry.instance = undefined;
+      if (error instanceof ContractError) this.retire(instance);
+      else this.sandboxes.drop();
       throw error;
     }
   }
@@ -764,8 +804,59 @@ export class ContractRuntime {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const { instance } of this.contracts.values()) instance.dispose();
+    for (const { instance } of this.contracts.values()) if (instance !== undefined) this.free(instance);
     this.contracts.clear();
+    this.sandboxes.close();
+  }
+
+  /** A new instance of the contract in a sandbox of its own: a spare one, or the least recently used contract's. */
+  private load(name: string, source: string): ContractInstance {
+    const sandbox = this.sandboxes.take() ?? this.evict();
+    try {
+      return ContractInstance.create(sandbox, name, source, this.limits);
+    } catch (error) {
+      // A ContractError leaves the sandbox empty and sound; anything else is a WebAssembly trap.
+      if (error instanceof ContractError) this.sandboxes.give(sandbox);
+      else this.sandboxes.drop();
+      throw error;
+    }
+  }
+
+  /** Makes the least recently used warm contract cold and returns its sandbox, now empty. */
+  private evict(): Sandbox {
+    for (;;) {
+      let lru: Installed | undefined;
+      for (const entry of this.contracts.values()) {
+        if (entry.instance !== undefined && (lru === undefined || entry.usedAt < lru.usedAt)) lru = entry;
+      }
+      if (lru?.instance === undefined) {
+        // Only when sandboxes broke faster than the pool replaces them (each takes a few ms).
+        throw fail('CONTRACT_UNAVAILABLE', 'no contract sandbox is ready: retry in a moment');
+      }
+      const { instance } = lru;
+      lru.instance = undefined;
+      if (this.free(instance)) return instance.sandbox;
+    }
+  }
+
+  /** Disposes an instance and hands its sandbox back to the pool. */
+  private retire(instance: ContractInstance): void {
+    if (this.free(instance)) this.sandboxes.give(instance.sandbox);
+  }
+
+  /**
+   * Disposes an instance; false if QuickJS trapped doing so (it asserts its heap is consistent, which
+   * an engine bug on an out-of-memory path could break), in which case the sandbox is dropped. The
+   * caller goes on: the trap concerns that sandbox only, and the error it reports matters more.
+   */
+  private free(instance: ContractInstance): boolean {
+    try {
+      instance.dispose();
+      return true;
+    } catch {
+      this.sandboxes.drop();
+      return false;
+    }
   }
 
   private assertLive(): void {
