@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createOrgCa, issueNodeCert } from '../certs/index.js';
 import { completeIdentities, MaterialError, type Identities } from './material.js';
-import { certificateMatchesKey } from './reconciler.js';
+import { certificateMatchesKey, changeOf } from './reconciler.js';
 import { ordererPdb, statefulSet, workloadObjects } from './builders.js';
 import { addressesFor, planNetwork } from './plan.js';
 import { WorkQueue } from './queue.js';
@@ -359,6 +359,39 @@ describe('membership steps (reconfigure.ts)', () => {
     expect(quorumShortfall(1, 2, 0)).toMatch(
       /1 of 2 voting orderer\(s\) ready; with no fault tolerance every one must be/,
     );
+  });
+});
+
+describe('the change an update makes (reconciler.ts)', () => {
+  const entry = (name: string, extra: object = {}) => ({
+    name,
+    org: 'org1',
+    host: 'h',
+    port: 1,
+    apiPort: 2,
+    cert: 'c',
+    ...extra,
+  });
+  const cfg = (orderers: object[], peers: object[] = []) => ({ orderers, peers }) as unknown as NetworkConfig;
+  const base = cfg([entry('o0'), entry('o1')], [entry('p0')]);
+  it('names the node and the op of a pending update, never a description', () => {
+    expect(
+      changeOf(base, cfg([entry('o0'), entry('o1'), entry('o2', { learner: true })], [entry('p0')])),
+    ).toEqual({ op: 'add-orderer', node: 'o2' });
+    expect(changeOf(cfg([entry('o0'), entry('o1', { learner: true })], [entry('p0')]), base)).toEqual({
+      op: 'promote-orderer',
+      node: 'o1',
+    });
+    expect(changeOf(base, cfg([entry('o0')], [entry('p0')]))).toEqual({ op: 'remove-node', node: 'o1' });
+    expect(changeOf(base, cfg([entry('o0'), entry('o1')], [entry('p0'), entry('p1')]))).toEqual({
+      op: 'add-peer',
+      node: 'p1',
+    });
+    expect(changeOf(base, cfg([entry('o0'), entry('o1', { cert: 'renewed' })], [entry('p0')]))).toEqual({
+      op: 'replace-cert',
+      node: 'o1',
+    });
+    expect(changeOf(base, base)).toBeUndefined();
   });
 });
 

@@ -9,7 +9,7 @@ import { Controller } from '../../operator/controller.js';
 import { KubeClient, R, type WatchEvent } from '../../operator/kube.js';
 import type { LedgerAdmin, SubmitOutcome } from '../../operator/ledger-admin.js';
 import { OperatorMetrics } from '../../operator/metrics.js';
-import { Reconciler } from '../../operator/reconciler.js';
+import { ConcurrentWriteError, Reconciler, writeConfigUpdates } from '../../operator/reconciler.js';
 import { CATCH_UP_MARGIN_BLOCKS, rolloutInProgress } from '../../operator/reconfigure.js';
 import { BINARIES_BUILD_TIMEOUT_MS, ControlPlane } from './support/control-plane.js';
 
@@ -562,4 +562,31 @@ describe('reconfiguration failure cases, on a ledger test double', () => {
     },
     WAIT_MS,
   );
+
+  it('writes the published config updates only over the version it read, so an overlapping operator cannot drop one', async () => {
+    const read = await client.get<any>(R.configMaps, NS, `${NAME}-config-updates`);
+    const owner = { name: NAME, namespace: NS, uid: read.metadata.ownerReferences[0].uid as string };
+    const data = read.data as Record<string, string>;
+    // One operator writes over what it read...
+    const newer = await writeConfigUpdates(
+      client,
+      owner,
+      { ...data, 'note.txt': 'one' },
+      read.metadata.resourceVersion,
+    );
+    // ...another, still holding the first read (or none), is refused instead of overwriting it.
+    const last = Object.keys(data).sort().at(-1) as string;
+    const withoutLast = Object.fromEntries(Object.entries(data).filter(([k]) => k !== last));
+    await expect(
+      writeConfigUpdates(client, owner, withoutLast, read.metadata.resourceVersion),
+    ).rejects.toThrow(ConcurrentWriteError);
+    await expect(writeConfigUpdates(client, owner, withoutLast, undefined)).rejects.toThrow(
+      ConcurrentWriteError,
+    );
+    expect((await client.get<any>(R.configMaps, NS, `${NAME}-config-updates`)).data).toEqual({
+      ...data,
+      'note.txt': 'one',
+    });
+    await writeConfigUpdates(client, owner, data, newer);
+  });
 });
