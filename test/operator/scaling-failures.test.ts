@@ -6,12 +6,13 @@ import { pino } from 'pino';
 import { approvalProblems, configUpdateProblems, parseNetworkFile } from '../../node/config/index.js';
 import type { Envelope, NetworkConfig } from '../../node/protocol/index.js';
 import { Controller } from '../../operator/controller.js';
-import { KubeClient, R, type WatchEvent } from '../../operator/kube.js';
+import { KubeClient, R } from '../../operator/kube.js';
 import type { LedgerAdmin, SubmitOutcome } from '../../operator/ledger-admin.js';
 import { OperatorMetrics } from '../../operator/metrics.js';
 import { ConcurrentWriteError, Reconciler, writeConfigUpdates } from '../../operator/reconciler.js';
 import { CATCH_UP_MARGIN_BLOCKS, rolloutInProgress } from '../../operator/reconfigure.js';
 import { BINARIES_BUILD_TIMEOUT_MS, ControlPlane } from './support/control-plane.js';
+import { ReplicaWatch } from './support/replica-watch.js';
 
 /*
  * The operator's reconfiguration against a REAL control plane (kube-apiserver, controller-manager
@@ -35,6 +36,12 @@ const WAIT_MS = 180_000;
 let cp: ControlPlane;
 let client: KubeClient;
 let controller: Controller | undefined;
+const metrics = new OperatorMetrics();
+/** Reconciles the controller finished without an error so far. */
+async function reconcilesDone(): Promise<number> {
+  return (await metrics.reconciles.get()).values.find((v) => v.labels.result === 'success')?.value ?? 0;
+}
+let replicaWatch: ReplicaWatch | undefined;
 const abort = new AbortController();
 let counter = 0;
 const timeline: { seq: number; kind: 'config' | 'sts'; what: string }[] = [];
@@ -223,44 +230,6 @@ async function patchCount(count: number): Promise<void> {
   await client.mergePatch(R.ledgerNetworks, NS, NAME, { spec: { orderers: { count } } });
 }
 
-/** A function, so a check after an await re-reads the signal. */
-const stopped = (): boolean => abort.signal.aborted;
-
-async function watchStatefulSets(): Promise<void> {
-  const seen = new Map<string, number>();
-  for (;;) {
-    if (abort.signal.aborted) return;
-    const list = await client.list<Sts>(R.statefulSets, NS, `ledger.chainnode.dev/network=${NAME}`);
-    for (const s of list.items) {
-      if (seen.get(s.metadata.name) !== s.spec.replicas) {
-        if (seen.has(s.metadata.name))
-          record('sts', `${s.metadata.name} ${String(seen.get(s.metadata.name))}->${s.spec.replicas}`);
-        seen.set(s.metadata.name, s.spec.replicas);
-      }
-    }
-    const rv = (list.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? '';
-    try {
-      await client.watch(
-        R.statefulSets,
-        NS,
-        rv,
-        (e: WatchEvent) => {
-          const s = e.object as unknown as Sts;
-          if (e.type !== 'ADDED' && e.type !== 'MODIFIED') return;
-          const before = seen.get(s.metadata.name);
-          if (before !== undefined && before !== s.spec.replicas)
-            record('sts', `${s.metadata.name} ${before}->${s.spec.replicas}`);
-          seen.set(s.metadata.name, s.spec.replicas);
-        },
-        abort.signal,
-        `ledger.chainnode.dev/network=${NAME}`,
-      );
-    } catch {
-      if (stopped()) return;
-    }
-  }
-}
-
 beforeAll(async () => {
   cp = await ControlPlane.start({ nodes: 3 });
   await cp.kubectl(['apply', '--server-side', '-f', 'crds/ledgernetworks.ledger.chainnode.dev.yaml']);
@@ -289,13 +258,23 @@ beforeAll(async () => {
       return ledger;
     },
   });
-  controller = new Controller(client, reconciler, { namespaces: [NS] }, new OperatorMetrics(), log);
+  controller = new Controller(client, reconciler, { namespaces: [NS] }, metrics, log);
   controller.start();
-  void watchStatefulSets();
+  replicaWatch = new ReplicaWatch(
+    client,
+    NS,
+    `ledger.chainnode.dev/network=${NAME}`,
+    (set, from, to) => {
+      record('sts', `${set} ${from}->${to}`);
+    },
+    abort.signal,
+  );
+  replicaWatch.start();
 }, BINARIES_BUILD_TIMEOUT_MS + 120_000);
 
 afterAll(async () => {
   abort.abort();
+  await replicaWatch?.stopped();
   await controller?.stop();
   await (cp as ControlPlane | undefined)?.stop();
 }, 60_000);
@@ -378,6 +357,7 @@ describe('reconfiguration failure cases, on a ledger test double', () => {
         'the last replica change seen',
       );
 
+      expect(replicaWatch?.failures).toEqual([]);
       expect(violations).toEqual([]);
       expect(timeline.map((e) => `${e.kind}: ${e.what}`)).toEqual([
         'config: add grow-org1-orderer-2',
@@ -431,9 +411,17 @@ describe('reconfiguration failure cases, on a ledger test double', () => {
       expect(await replicasOf('org1')).toBe(2);
       const updates = await client.get<any>(R.configMaps, NS, `${NAME}-config-updates`);
       expect(Object.keys(updates.data)).not.toContain('pending.json');
-      // Not retried for the same generation; a new spec generation tries again and succeeds.
-      await new Promise((r) => setTimeout(r, 3_000));
+      // Not retried for the same generation: two more reconciles (nudged by an annotation, which
+      // leaves the generation as it is) submit nothing. A new spec generation tries again.
+      const submittedAtRefusal = l.submitted.length;
+      const reconciledAtRefusal = await reconcilesDone();
+      await client.mergePatch(R.ledgerNetworks, NS, NAME, {
+        metadata: { annotations: { 'test/nudge-refused': String(reconciledAtRefusal) } },
+      });
+      await until(reconcilesDone, (n) => n >= reconciledAtRefusal + 2, 'two reconciles after the refusal');
+      expect(l.submitted.slice(submittedAtRefusal)).toEqual([]);
       expect(l.config.sequence).toBe(before);
+      expect((await networkStatus()).reconfiguration).toMatchObject({ phase: 'Refused', op: 'add-orderer' });
       await patchCount(4);
       await until(networkStatus, (st) => st.phase === 'Ready', 'Ready after going back to 4');
       expect(violations).toEqual([]);

@@ -14,6 +14,7 @@ import { nodeSchema } from '../../node/ledger/index.js';
 import {
   canonicalString,
   decodeEnvelope,
+  quorumSize,
   ValidationCode,
   votingOrderers,
   type Envelope,
@@ -21,7 +22,7 @@ import {
 } from '../../node/protocol/index.js';
 import { ChainnodeClient } from '../../node/sdk/index.js';
 import { Controller } from '../../operator/controller.js';
-import { KubeClient, R, type WatchEvent } from '../../operator/kube.js';
+import { KubeClient, R } from '../../operator/kube.js';
 import { httpsLedgerAdmin, type LedgerAccess, type LedgerAdmin } from '../../operator/ledger-admin.js';
 import { OperatorMetrics } from '../../operator/metrics.js';
 import { Reconciler } from '../../operator/reconciler.js';
@@ -29,6 +30,7 @@ import { CATCH_UP_MARGIN_BLOCKS } from '../../operator/reconfigure.js';
 import { testDatabaseUrl } from '../support/database.js';
 import { randomLoopback } from '../support/processes.js';
 import { BINARIES_BUILD_TIMEOUT_MS, ControlPlane } from './support/control-plane.js';
+import { ReplicaWatch } from './support/replica-watch.js';
 import { TestKubelet } from './support/kubelet.js';
 
 /*
@@ -67,6 +69,7 @@ const WAIT_MS = 120_000;
 let cp: ControlPlane;
 let client: KubeClient;
 let controller: Controller | undefined;
+let replicaWatch: ReplicaWatch | undefined;
 let kubelet: TestKubelet | undefined;
 let database: string | undefined;
 let work: string | undefined;
@@ -80,6 +83,31 @@ const learnerSeen = new Map<string, { height: number; network: number }>();
 const record = (kind: 'config' | 'sts', what: string): void => {
   timeline.push({ seq: ++counter, kind, what });
 };
+
+/** The configuration in force as far as the test knows (genesis, then each committed update). */
+let inForce: NetworkConfig | undefined;
+/** Whether `checkQuorum` runs (from Ready at 4 until the end of the scaling, not at teardown). */
+let checkingQuorum = false;
+/** How many times `checkQuorum` looked (so its silence is not mistaken for a pass). */
+let quorumChecks = 0;
+
+/**
+ * The quorum, checked at each event that could cost it: a pod no longer ready, a config commit, a
+ * replica change. The voting orderers of the configuration in force whose pods the kubelet runs
+ * ready must make its quorum.
+ */
+function checkQuorum(when: string): void {
+  if (!checkingQuorum || inForce === undefined || kubelet === undefined) return;
+  quorumChecks += 1;
+  const voters = votingOrderers(inForce.orderers).map((o) => o.name as string);
+  const ready = new Set(kubelet.readyPods());
+  const down = voters.filter((v) => !ready.has(v));
+  const quorum = quorumSize(voters.length);
+  if (voters.length - down.length < quorum)
+    violations.push(
+      `${when}: ${voters.length - down.length} of ${voters.length} voting orderers ready (not: ${down.join(', ')}); the quorum is ${quorum}`,
+    );
+}
 
 interface Sts {
   metadata: { name: string };
@@ -126,17 +154,20 @@ function recordingLedgerAdmin(access: LedgerAccess): LedgerAdmin {
       const what = describeUpdate(before, envelope.payload.config);
       const [op, node] = what.split(' ') as [string, string];
       if (op === 'promote') {
-        // The learner runs, follows the chain as a learner and has caught up (its real /status).
+        // The learner runs, follows the chain as a learner and has caught up (its real /status)
+        // with the voting orderers; at least a quorum of them must answer for that to be known
+        // (an unanswered one is left out, never counted as height 0).
         const status = await nodeStatusOf(access, node);
-        const heights = await Promise.all(
-          votingOrderers(before.orderers).map((o) =>
-            real.nodeStatus(o.name).then(
-              (s) => s.height,
-              () => 0,
-            ),
-          ),
-        );
-        const network = Math.max(...heights);
+        const voters = votingOrderers(before.orderers);
+        const answers = await Promise.allSettled(voters.map((o) => real.nodeStatus(o.name)));
+        const heights = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value.height] : []));
+        if (heights.length < quorumSize(voters.length))
+          violations.push(
+            `${node}'s catch-up cannot be checked: ${heights.length} of ${voters.length} voting orderers answered /status (${answers
+              .flatMap((a) => (a.status === 'rejected' ? [(a.reason as Error).message] : []))
+              .join('; ')})`,
+          );
+        const network = Math.max(0, ...heights);
         learnerSeen.set(node, { height: status.height, network });
         if (!kubelet?.readyPods().includes(node)) violations.push(`${node} promoted while not running`);
         if (status.membership !== 'learner')
@@ -162,7 +193,9 @@ function recordingLedgerAdmin(access: LedgerAccess): LedgerAdmin {
         if (kubelet?.containers.has(node) !== true)
           violations.push(`${node} had stopped before its removal committed`);
       }
+      inForce = envelope.payload.config;
       record('config', what);
+      checkQuorum(`config commit: ${what}`);
       return outcome;
     },
   };
@@ -248,42 +281,6 @@ async function until<T>(
 
 async function patchCount(count: number): Promise<void> {
   await client.mergePatch(R.ledgerNetworks, NS, NAME, { spec: { orderers: { count } } });
-}
-
-const stopped = (): boolean => abort.signal.aborted;
-
-async function watchStatefulSets(): Promise<void> {
-  const seen = new Map<string, number>();
-  for (;;) {
-    if (stopped()) return;
-    const list = await client.list<Sts>(R.statefulSets, NS, LABEL);
-    for (const s of list.items) {
-      if (seen.get(s.metadata.name) !== s.spec.replicas) {
-        if (seen.has(s.metadata.name))
-          record('sts', `${s.metadata.name} ${String(seen.get(s.metadata.name))}->${s.spec.replicas}`);
-        seen.set(s.metadata.name, s.spec.replicas);
-      }
-    }
-    try {
-      await client.watch(
-        R.statefulSets,
-        NS,
-        list.metadata.resourceVersion,
-        (e: WatchEvent) => {
-          const s = e.object as unknown as Sts;
-          if (e.type !== 'ADDED' && e.type !== 'MODIFIED') return;
-          const before = seen.get(s.metadata.name);
-          if (before !== undefined && before !== s.spec.replicas)
-            record('sts', `${s.metadata.name} ${before}->${s.spec.replicas}`);
-          seen.set(s.metadata.name, s.spec.replicas);
-        },
-        abort.signal,
-        LABEL,
-      );
-    } catch {
-      if (stopped()) return;
-    }
-  }
 }
 
 /** A steady client: one kv write after another through the two peers, keeping each acknowledged txId. */
@@ -376,7 +373,17 @@ beforeAll(async () => {
   });
   controller = new Controller(client, reconciler, { namespaces: [NS] }, new OperatorMetrics(), log);
   controller.start();
-  void watchStatefulSets();
+  replicaWatch = new ReplicaWatch(
+    client,
+    NS,
+    LABEL,
+    (set, from, to) => {
+      record('sts', `${set} ${from}->${to}`);
+      checkQuorum(`replicas of ${set} ${from}->${to}`);
+    },
+    abort.signal,
+  );
+  replicaWatch.start();
   work = await mkdtemp(join(tmpdir(), 'chainnode-kubelet-'));
   kubelet = new TestKubelet(
     client,
@@ -393,6 +400,10 @@ beforeAll(async () => {
         return [...config.orderers, ...config.peers].some((n) => n.name === pod)
           ? undefined
           : `${pod} started at config sequence ${config.sequence}, which does not name it`;
+      },
+      // A pod that stops being ready must leave a quorum of ready voting orderers behind.
+      readinessChanged: (pod, ready) => {
+        if (!ready) checkQuorum(`${pod} no longer ready`);
       },
       // A node stopped for good (its StatefulSet shrank) is no longer a member.
       afterStop: async (pod) => {
@@ -411,6 +422,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   abort.abort();
+  await replicaWatch?.stopped();
   await load?.stop();
   await kubelet?.stop();
   await controller?.stop();
@@ -468,12 +480,15 @@ describe('scaling orderers through config transactions, on running nodes', () =>
         ),
       };
       haveAccess = true;
+      inForce = genesis;
       kubelet?.start();
       await until(
         networkStatus,
         (s) => s.phase === 'Ready' && s.nodes?.every((n: any) => n.reachable === true) === true,
         'Ready at 4 with every node answering',
       );
+      checkingQuorum = true;
+      checkQuorum('Ready at 4');
 
       // The kv contract, deployed by org1's admin; then a client writing through both peers.
       const peers = genesis.peers;
@@ -543,6 +558,7 @@ describe('scaling orderers through config transactions, on running nodes', () =>
       await load.stop();
 
       expect(violations).toEqual([]);
+      expect(replicaWatch?.failures).toEqual([]);
       expect(kubelet?.violations).toEqual([]);
       expect(kubelet?.crashes).toEqual([]);
       expect(timeline.map((e) => `${e.kind}: ${e.what}`)).toEqual([
@@ -584,6 +600,11 @@ describe('scaling orderers through config transactions, on running nodes', () =>
           JSON.stringify(ready) === JSON.stringify(remaining),
         'exactly the remaining nodes running and ready',
       );
+      // Through the last roll too, the quorum held: checked at each commit, replica change and
+      // pod leaving readiness (the rolls restart every orderer pod of a resized group).
+      checkingQuorum = false;
+      expect(violations).toEqual([]);
+      expect(quorumChecks).toBeGreaterThan(timeline.length);
 
       // A pool: the nodes' chains are read concurrently.
       const db = new pg.Pool({ connectionString: schemaUrl(), max: 4 });

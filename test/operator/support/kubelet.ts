@@ -46,6 +46,8 @@ export interface KubeletHooks {
   beforeStart?(pod: string): Promise<string | undefined>;
   /** Called after a deleted pod's node has stopped. */
   afterStop?(pod: string): Promise<string | undefined>;
+  /** Called when a pod becomes ready or stops being ready, with `readyPods()` already updated. */
+  readinessChanged?(pod: string, ready: boolean): void;
 }
 
 export class TestKubelet {
@@ -164,6 +166,7 @@ export class TestKubelet {
       await new Promise((r) => setTimeout(r, POLL_MS)); // the probe's period
     }
     container.ready = true;
+    this.hooks.readinessChanged?.(name, true);
     await this.setStatus(name, pod.metadata.uid, true);
   }
 
@@ -207,7 +210,9 @@ export class TestKubelet {
   }
 
   private async kill(c: Container, signal: NodeJS.Signals): Promise<void> {
+    const wasReady = c.ready && !c.stopping;
     c.stopping = true;
+    if (wasReady) this.hooks.readinessChanged?.(c.pod, false);
     const timer = setTimeout(() => c.process.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     const { code, signal: by } = await c.process.stop(signal);
     clearTimeout(timer);
@@ -222,7 +227,11 @@ export class TestKubelet {
       `${c.pod} exited by itself (${JSON.stringify(exit)}); last lines: ${JSON.stringify(c.process.lines.slice(-8))} stderr: ${c.process.stderr.slice(-8).join(' | ')}`,
     );
     this.containers.delete(c.pod);
-    await this.setStatus(c.pod, c.uid, false).catch(() => undefined);
+    if (c.ready) this.hooks.readinessChanged?.(c.pod, false);
+    // The pod may be gone already (deleted while its process was down): say so, do not fail.
+    await this.setStatus(c.pod, c.uid, false).catch((e: unknown) => {
+      this.events.push(`could not report ${c.pod} not ready: ${(e as Error).message}`);
+    });
   }
 }
 
