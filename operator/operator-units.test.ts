@@ -1,12 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { createOrgCa, issueNodeCert } from '../certs/index.js';
+import { createOrgCa, issueNodeCert, renewOrgCa, verifyChain } from '../certs/index.js';
+import { nextCaStep, sameCa } from './ca-renewal.js';
 import { completeIdentities, MaterialError, type Identities } from './material.js';
 import { certificateMatchesKey, changeOf } from './reconciler.js';
 import { ordererPdb, statefulSet, workloadObjects } from './builders.js';
 import { addressesFor, planNetwork } from './plan.js';
 import { WorkQueue } from './queue.js';
 import { nextStep, quorumShortfall, rolloutInProgress, type ReconfigInput } from './reconfigure.js';
-import type { NetworkConfig } from '../node/protocol/index.js';
+import type { NetworkConfig, Organisation } from '../node/protocol/index.js';
 import { ledgerNetworkSpecSchema, parseLedgerNetwork } from './spec.js';
 import { computeStatus, type Observation } from './status.js';
 
@@ -372,24 +373,34 @@ describe('the change an update makes (reconciler.ts)', () => {
     cert: 'c',
     ...extra,
   });
-  const cfg = (orderers: object[], peers: object[] = []) => ({ orderers, peers }) as unknown as NetworkConfig;
+  const cfg = (orderers: object[], peers: object[] = [], caCerts = ['ca']) =>
+    ({ orgs: [{ name: 'org1', caCerts }], orderers, peers }) as unknown as NetworkConfig;
   const base = cfg([entry('o0'), entry('o1')], [entry('p0')]);
   it('names the node and the op of a pending update, never a description', () => {
     expect(
       changeOf(base, cfg([entry('o0'), entry('o1'), entry('o2', { learner: true })], [entry('p0')])),
-    ).toEqual({ op: 'add-orderer', node: 'o2' });
-    expect(changeOf(cfg([entry('o0'), entry('o1', { learner: true })], [entry('p0')]), base)).toEqual({
+    ).toMatchObject({ op: 'add-orderer', node: 'o2' });
+    expect(changeOf(cfg([entry('o0'), entry('o1', { learner: true })], [entry('p0')]), base)).toMatchObject({
       op: 'promote-orderer',
       node: 'o1',
     });
-    expect(changeOf(base, cfg([entry('o0')], [entry('p0')]))).toEqual({ op: 'remove-node', node: 'o1' });
-    expect(changeOf(base, cfg([entry('o0'), entry('o1')], [entry('p0'), entry('p1')]))).toEqual({
+    expect(changeOf(base, cfg([entry('o0')], [entry('p0')]))).toMatchObject({
+      op: 'remove-node',
+      node: 'o1',
+    });
+    expect(changeOf(base, cfg([entry('o0'), entry('o1')], [entry('p0'), entry('p1')]))).toMatchObject({
       op: 'add-peer',
       node: 'p1',
     });
-    expect(changeOf(base, cfg([entry('o0'), entry('o1', { cert: 'renewed' })], [entry('p0')]))).toEqual({
-      op: 'replace-cert',
-      node: 'o1',
+    expect(changeOf(base, cfg([entry('o0'), entry('o1', { cert: 'renewed' })], [entry('p0')]))).toMatchObject(
+      {
+        op: 'replace-cert',
+        node: 'o1',
+      },
+    );
+    expect(changeOf(base, cfg([entry('o0'), entry('o1')], [entry('p0')], ['ca2', 'ca']))).toEqual({
+      op: 'set-org-cas',
+      label: 'org1 (2 CA certificate(s))',
     });
     expect(changeOf(base, base)).toBeUndefined();
   });
@@ -477,5 +488,81 @@ describe('identities (material.ts, reconciler.ts)', () => {
     const b = await issueNodeCert({ ...common, name: 'b' });
     expect(certificateMatchesKey(a.certPem, a.keyPem)).toBe(true);
     expect(certificateMatchesKey(a.certPem, b.keyPem)).toBe(false);
+  });
+});
+
+describe('CA renewal steps (ca-renewal.ts)', () => {
+  const t0 = new Date('2026-01-01T00:00:00Z');
+  const day = 24 * 3600 * 1000;
+  const at = (days: number) => new Date(t0.getTime() + days * day);
+  const org = (name: string, caCerts: string[]) => ({ name, caCerts }) as Organisation;
+
+  it('renews a due CA with its key and name, trusts [renewed, old], stores it, then trusts [renewed]', async () => {
+    const old = await createOrgCa({ org: 'org1', validityDays: 30, now: t0 });
+    const cas = new Map([['org1', old]]);
+    expect(nextCaStep([org('org1', [old.certPem])], cas, at(19), 1 / 3)).toBeUndefined();
+    expect(nextCaStep([org('org1', [old.certPem])], cas, at(21), 1 / 3)).toEqual({
+      kind: 'renew',
+      org: 'org1',
+      ca: old,
+    });
+    const renewed = await renewOrgCa({ ca: old, validityDays: 30, now: at(21) });
+    expect(sameCa(renewed, old.certPem)).toBe(true);
+    // Committed [renewed, old]: the Secret takes the renewed certificate.
+    expect(nextCaStep([org('org1', [renewed, old.certPem])], cas, at(21), 1 / 3)).toEqual({
+      kind: 'store',
+      org: 'org1',
+      certPem: renewed,
+    });
+    // Stored: the old version goes; a CA certificate of another key stays.
+    const other = await createOrgCa({ org: 'org1', validityDays: 30, now: t0 });
+    const stored = new Map([['org1', { certPem: renewed, keyPem: old.keyPem }]]);
+    expect(nextCaStep([org('org1', [renewed, old.certPem, other.certPem])], stored, at(21), 1 / 3)).toEqual({
+      kind: 'drop-old',
+      org: 'org1',
+      caCerts: [renewed, other.certPem],
+    });
+    expect(nextCaStep([org('org1', [renewed])], stored, at(21), 1 / 3)).toBeUndefined();
+    // Every certificate the CA issued before still verifies against the renewed one alone, so
+    // dropping the old one from the configuration cuts nobody off.
+    const leaf = await issueNodeCert({
+      ca: old,
+      org: 'org1',
+      role: 'peer',
+      name: 'p',
+      dnsNames: ['p'],
+      ipAddresses: [],
+      validityDays: 30,
+      now: at(1),
+    });
+    expect(verifyChain(leaf.certPem, [renewed], { at: at(25) })).toMatchObject({ org: 'org1', role: 'peer' });
+  });
+
+  it('stores before it drops and drops before it renews, and renews the CA closest to expiry first', async () => {
+    const a = await createOrgCa({ org: 'a', validityDays: 30, now: t0 });
+    const b = await createOrgCa({ org: 'b', validityDays: 30, now: at(-1) });
+    const cas = new Map([
+      ['a', a],
+      ['b', b],
+    ]);
+    expect(nextCaStep([org('a', [a.certPem]), org('b', [b.certPem])], cas, at(21), 1 / 3)).toMatchObject({
+      kind: 'renew',
+      org: 'b',
+    });
+    const renewedA = await renewOrgCa({ ca: a, validityDays: 30, now: at(21) });
+    expect(
+      nextCaStep([org('a', [renewedA, a.certPem]), org('b', [b.certPem])], cas, at(21), 1 / 3),
+    ).toMatchObject({ kind: 'store', org: 'a' });
+  });
+
+  it('refuses to act for an organisation whose trusted CA certificates are all of another key', async () => {
+    const kept = await createOrgCa({ org: 'org1', validityDays: 30, now: t0 });
+    const other = await createOrgCa({ org: 'org1', validityDays: 30, now: t0 });
+    expect(nextCaStep([org('org1', [other.certPem])], new Map([['org1', kept]]), at(1), 1 / 3)).toMatchObject(
+      {
+        kind: 'mismatch',
+        org: 'org1',
+      },
+    );
   });
 });

@@ -1,7 +1,7 @@
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
-import { issueUserCert, renewCert, type CertificateWithKey } from '../certs/index.js';
+import { issueUserCert, renewCert, renewOrgCa, type CertificateWithKey } from '../certs/index.js';
 import { parseNetworkFile, type LoadedNetwork } from '../node/config/index.js';
 import {
   ANNOTATION_RESTART_POD,
@@ -56,6 +56,7 @@ import {
   type LedgerAdminFactory,
   type SubmitOutcome,
 } from './ledger-admin.js';
+import { nextCaStep, renewalDue } from './ca-renewal.js';
 import { fetchNodeStatus } from './node-status.js';
 import {
   CATCH_UP_MARGIN_BLOCKS,
@@ -233,22 +234,42 @@ export async function writeConfigUpdates(
   }
 }
 
-/** The one node an update changes, and how (what describeUpdate reports first); undefined if none. */
-export function changeOf(
-  before: NetworkConfig,
-  after: NetworkConfig,
-): { op: string; node: string } | undefined {
+/** What one config update changes: its op, the node (if a node), and how to name it in messages. */
+export interface Change {
+  readonly op: string;
+  readonly node?: string;
+  readonly label: string;
+}
+
+/** A certificate change the renewal step wants submitted. */
+export interface RenewalChange extends Change {
+  readonly change: ConfigChange;
+}
+
+/** The status fields of a change: its op, and its node when it is about one. */
+function changeFields(what: Change): { op: string; node?: string } {
+  return what.node === undefined ? { op: what.op } : { op: what.op, node: what.node };
+}
+
+/** The one change an update makes (what describeUpdate reports first); undefined if none. */
+export function changeOf(before: NetworkConfig, after: NetworkConfig): Change | undefined {
   const was = new Map([...before.orderers, ...before.peers].map((n) => [n.name as string, n]));
   const peersAfter = new Set(after.peers.map((p) => p.name as string));
+  const node = (op: string, name: string): Change => ({ op, node: name, label: name });
   for (const e of [...after.orderers, ...after.peers]) {
     const old = was.get(e.name);
     const learner = (x: typeof e) => 'learner' in x && x.learner === true;
-    if (old === undefined) return { op: peersAfter.has(e.name) ? 'add-peer' : 'add-orderer', node: e.name };
-    if (learner(old) && !learner(e)) return { op: 'promote-orderer', node: e.name };
-    if (old.cert !== e.cert) return { op: 'replace-cert', node: e.name };
+    if (old === undefined) return node(peersAfter.has(e.name) ? 'add-peer' : 'add-orderer', e.name);
+    if (learner(old) && !learner(e)) return node('promote-orderer', e.name);
+    if (old.cert !== e.cert) return node('replace-cert', e.name);
   }
   const now = new Set([...after.orderers, ...after.peers].map((n) => n.name as string));
-  for (const n of was.keys()) if (!now.has(n)) return { op: 'remove-node', node: n };
+  for (const n of was.keys()) if (!now.has(n)) return node('remove-node', n);
+  for (const org of after.orgs) {
+    const old = before.orgs.find((o) => o.name === org.name);
+    if (old !== undefined && canonicalString(old.caCerts) !== canonicalString(org.caCerts))
+      return { op: 'set-org-cas', label: `${org.name} (${org.caCerts.length} CA certificate(s))` };
+  }
   return undefined;
 }
 
@@ -355,19 +376,16 @@ function describeUpdate(before: NetworkConfig, after: NetworkConfig): string {
     else if (old.cert !== e.cert) parts.push(`renewed certificate of ${n}`);
   }
   for (const n of was.keys()) if (!now.has(n)) parts.push(`-${n}`);
+  for (const org of after.orgs) {
+    const old = before.orgs.find((o) => o.name === org.name);
+    if (old !== undefined && canonicalString(old.caCerts) !== canonicalString(org.caCerts))
+      parts.push(`${org.name} trusts ${org.caCerts.length} CA certificate(s)`);
+  }
   return parts.length === 0 ? 'configuration changed' : parts.join(', ');
 }
 
 /** By default a certificate is renewed once less than a third of its lifetime is left. */
 export const RENEW_FRACTION = 1 / 3;
-
-/** Whether `certPem` has less than `fraction` of its lifetime left at `now`. */
-export function renewalDue(certPem: string, now: Date, fraction: number): boolean {
-  const cert = new X509Certificate(certPem);
-  const from = Date.parse(cert.validFrom);
-  const to = Date.parse(cert.validTo);
-  return to - now.getTime() < fraction * (to - from);
-}
 
 /** A pod still running with the certificate its node's Secret had before a renewal (to restart). */
 function podToRestart(
@@ -380,8 +398,9 @@ function podToRestart(
 }
 
 /**
- * Whether certificates need work: a node certificate due for renewal, a renewal committed but
- * not yet in the node's Secret, or a pod still running with the certificate before (to restart).
+ * Whether certificates need work: a CA step (ca-renewal.ts), a node certificate due for renewal,
+ * a renewal committed but not yet in the node's Secret, or a pod still running with the
+ * certificate before (to restart).
  */
 function certificateWork(
   config: NetworkConfig,
@@ -391,6 +410,7 @@ function certificateWork(
   now: Date,
   fraction: number,
 ): boolean {
+  if (nextCaStep(config.orgs, identities.cas, now, fraction) !== undefined) return true;
   for (const n of [...config.orderers, ...config.peers]) {
     const identity = identities.nodes.get(n.name);
     if (identity === undefined) continue;
@@ -653,8 +673,8 @@ export class Reconciler {
       refusal: r.message,
       refusalReason: 'ConfigUpdateRefused',
     });
-    if (refused !== undefined && refused.op === 'replace-cert' && updates.pending === undefined)
-      return asRefused(refused);
+    const renewalRefused = refused?.op === 'replace-cert' || refused?.op === 'set-org-cas';
+    if (refused !== undefined && renewalRefused && updates.pending === undefined) return asRefused(refused);
     const result = await this.reconfigureOnce(
       network,
       spec,
@@ -773,14 +793,13 @@ export class Reconciler {
         message: `committed sequence ${seq}: ${what}`,
       };
     };
-    const refuse = async (message: string, op: string, node: string): Promise<Reconfigured> => {
+    const refuse = async (message: string, what: Change): Promise<Reconfigured> => {
       await writeUpdates(updates.data);
-      log.warn({ op, node, message }, 'config update refused');
+      log.warn({ op: what.op, node: what.node, message }, 'config update refused');
       return {
         status: {
           phase: 'Refused',
-          op,
-          node,
+          ...changeFields(what),
           sequence,
           publishedSequence,
           message,
@@ -790,12 +809,7 @@ export class Reconciler {
         refusalReason: 'ConfigUpdateRefused',
       };
     };
-    const submit = async (
-      envelope: Envelope,
-      text: string,
-      op: string,
-      node: string,
-    ): Promise<Reconfigured> => {
+    const submit = async (envelope: Envelope, text: string, what: Change): Promise<Reconfigured> => {
       let outcome: SubmitOutcome;
       try {
         outcome = await ledger.submitConfig(envelope);
@@ -804,35 +818,30 @@ export class Reconciler {
         return {
           status: {
             phase: 'Submitted',
-            op,
-            node,
+            ...changeFields(what),
             sequence,
             publishedSequence,
-            message: `${op} ${node}: submitted, outcome unknown (${(e as Error).message}); checking again`,
+            message: `${what.op} ${what.label}: submitted, outcome unknown (${(e as Error).message}); checking again`,
           },
           requeueAfterMs: RECONFIGURE_POLL_MS,
         };
       }
       if (outcome.validation !== 'VALID')
         return refuse(
-          `the network refused the config update ${op} ${node}: ${outcome.validation}${outcome.message === undefined ? '' : ` (${outcome.message})`}; nothing was applied`,
-          op,
-          node,
+          `the network refused the config update ${what.op} ${what.label}: ${outcome.validation}${outcome.message === undefined ? '' : ` (${outcome.message})`}; nothing was applied`,
+          what,
         );
-      return { status: { ...(await publish(envelope, text)), op, node }, requeueAfterMs: 0 };
+      return { status: { ...(await publish(envelope, text)), ...changeFields(what) }, requeueAfterMs: 0 };
     };
 
     if (updates.pending !== undefined) {
       const { envelope, text } = updates.pending;
       const pendingConfig = (envelope.payload as ConfigPayload).config;
-      const change = changeOf(published, pendingConfig);
-      const op = change?.op ?? 'pending';
-      const node = change?.node ?? '';
+      const what = changeOf(published, pendingConfig) ?? { op: 'pending', label: 'update' };
       if (pendingConfig.sequence !== publishedSequence + 1)
         return refuse(
           `a stored pending update has sequence ${pendingConfig.sequence}, not ${publishedSequence + 1}`,
-          op,
-          node,
+          what,
         );
       if (sequence >= pendingConfig.sequence) {
         if (
@@ -841,12 +850,11 @@ export class Reconciler {
         )
           return refuse(
             `the network's configuration at sequence ${sequence} is not the update the operator submitted`,
-            op,
-            node,
+            what,
           );
         return { status: await publish(envelope, text), requeueAfterMs: 0 };
       }
-      return submit(envelope, text, op, node);
+      return submit(envelope, text, what);
     }
     if (sequence > publishedSequence)
       return {
@@ -895,7 +903,7 @@ export class Reconciler {
     });
     // A membership step when one is due and safe; otherwise (matching, waiting or refused) the
     // certificates get their turn, so a stuck scale never lets them expire.
-    let action: Extract<ReconfigStep, { kind: 'submit' }> | { kind: 'renew'; node: string; cert: string };
+    let action: Extract<ReconfigStep, { kind: 'submit' }> | ({ kind: 'renew' } & RenewalChange);
     if (step.kind === 'submit') {
       action = step;
     } else {
@@ -918,10 +926,10 @@ export class Reconciler {
     }
 
     let changes: ConfigChange[];
-    const op = action.kind === 'renew' ? 'replace-cert' : action.op;
-    const target = action.node;
+    const what: Change =
+      action.kind === 'renew' ? action : { op: action.op, node: action.node, label: action.node };
     if (action.kind === 'renew') {
-      changes = [{ op: 'replace-cert', name: action.node, cert: action.cert }];
+      changes = [action.change];
     } else if (action.op === 'add-orderer' || action.op === 'add-peer') {
       // (1) the new node's identity, issued by its organisation's CA and stored before anything refers to it.
       const node = plannedNode(name, namespace, spec, action.node);
@@ -960,17 +968,17 @@ export class Reconciler {
     try {
       next = applyConfigChanges(inForce, changes);
     } catch (e) {
-      return refuse(`${op} ${target}: ${(e as Error).message}`, op, target);
+      return refuse(`${what.op} ${what.label}: ${(e as Error).message}`, what);
     }
     const problems = configUpdateProblems(inForce, next, this.now());
     if (problems.length > 0)
-      return refuse(`${op} ${target} would be refused: ${problems.join('; ')}`, op, target);
+      return refuse(`${what.op} ${what.label} would be refused: ${problems.join('; ')}`, what);
     const approvers = inForce.orgs.flatMap((o) => {
       const admin = admins.get(o.name);
       return admin === undefined ? [] : [{ org: o.name, admin }];
     });
     const creator = approvers[0];
-    if (creator === undefined) return refuse('no organisation admin identity to sign with', op, target);
+    if (creator === undefined) return refuse('no organisation admin identity to sign with', what);
     const approvals = approvers.map(({ org, admin }) =>
       approveConfig(next, { org, cert: admin.certPem }, admin.keyPem),
     );
@@ -983,14 +991,14 @@ export class Reconciler {
     const text = `${JSON.stringify(envelope, null, 2)}\n`;
     // Write-ahead: a crash between submitting and publishing leaves the envelope to publish.
     await writeUpdates({ ...updates.data, [PENDING_UPDATE_KEY]: text });
-    log.info({ op: op, node: target, sequence: next.sequence }, 'submitting config update');
+    log.info({ op: what.op, node: what.node, sequence: next.sequence }, 'submitting config update');
     await this.deps.event(
       network,
       'Normal',
       'ConfigUpdateSubmitted',
-      `${op} ${target} (sequence ${next.sequence})`,
+      `${what.op} ${what.label} (sequence ${next.sequence})`,
     );
-    return submit(envelope, text, op, target);
+    return submit(envelope, text, what);
   }
 
   /** Node name -> the uid of its pod that runs the certificate before its renewal (to restart). */
@@ -1039,12 +1047,14 @@ export class Reconciler {
   }
 
   /**
-   * Certificate renewal, one node at a time, when no membership change is due: (a) a renewal the
-   * network committed goes into the node's Secret, replaced in place and only if it certifies the
-   * Secret's key (the Secret notes the uid of the pod running the old certificate), (b) that pod
-   * is restarted once no orderer StatefulSet rolls and the other voting orderers still make a
-   * quorum without it, (c) every pod Ready and caught up, then (d) the certificate closest to expiry
-   * that is due is renewed (same key) and submitted as `replace-cert`.
+   * Certificate renewal, one change at a time, when no membership step is to be taken: (a) a
+   * renewal the network committed goes into the node's Secret, replaced in place and only if it
+   * certifies the Secret's key (the Secret notes the uid of the pod running the old certificate),
+   * and a renewed CA certificate into its CA Secret likewise; (b) that pod is restarted once no
+   * orderer StatefulSet rolls and the other voting orderers still make a quorum without it;
+   * (c) every pod Ready and caught up; then (d) a CA step (ca-renewal.ts: trust [renewed, old],
+   * then [renewed]) before any node's, else the node certificate closest to expiry that is due is
+   * renewed (same key) and submitted as `replace-cert`.
    */
   private async renewalStep(
     network: LedgerNetwork,
@@ -1055,7 +1065,7 @@ export class Reconciler {
     rollouts: readonly string[],
     ledger: LedgerAdmin,
     log: Logger,
-  ): Promise<Reconfigured | { node: string; cert: string }> {
+  ): Promise<Reconfigured | RenewalChange> {
     const { client } = this.deps;
     const now = this.now();
     const wait = (node: string, message: string, op = 'replace-cert'): Reconfigured => ({
@@ -1123,6 +1133,48 @@ export class Reconciler {
       log.info({ node: entry.name, restartPod: runningPod }, 'renewed certificate stored in place');
       return wait(entry.name, 'renewed certificate stored in its Secret; its pod restarts next');
     }
+    // (a) a committed renewal of a CA into its Secret, in place, the same key
+    const caStep = nextCaStep(inForce.orgs, identities.cas, now, this.renewFraction);
+    const caRefused = (message: string, reason: string): Reconfigured => ({
+      status: { phase: 'Refused', op: 'set-org-cas', publishedSequence: inForce.sequence, message },
+      refusal: message,
+      refusalReason: reason,
+      requeueAfterMs: RESYNC_PROGRESSING_MS,
+    });
+    if (caStep?.kind === 'mismatch') return caRefused(caStep.message, 'CaCertificateMismatch');
+    if (caStep?.kind === 'store') {
+      const ca = identities.cas.get(caStep.org);
+      if (ca === undefined) throw new Error(`internal: CA step for ${caStep.org} without its CA`);
+      const renewed = { certPem: caStep.certPem, keyPem: ca.keyPem };
+      try {
+        await this.replaceSecret(owner, caSecret(owner, caStep.org, renewed), (current) => {
+          const keyPem = decode(current.data?.['key.pem']);
+          return keyPem !== '' && certificateMatchesKey(caStep.certPem, keyPem)
+            ? undefined
+            : `the renewed CA certificate of ${caStep.org} in force does not certify the key in its Secret; not stored`;
+        });
+      } catch (e) {
+        if (!(e instanceof SecretUpdateError)) throw e;
+        return caRefused(e.message, 'CertificateNotStored');
+      }
+      identities.cas.set(caStep.org, renewed);
+      log.info({ org: caStep.org }, 'renewed CA certificate stored in place');
+      await this.deps.event(
+        network,
+        'Normal',
+        'CaCertificateStored',
+        `stored the renewed CA certificate of ${caStep.org} (valid until ${new X509Certificate(caStep.certPem).validTo})`,
+      );
+      return {
+        status: {
+          phase: 'Waiting',
+          op: 'set-org-cas',
+          publishedSequence: inForce.sequence,
+          message: `${caStep.org}: renewed CA certificate stored in its Secret; the old one is dropped next`,
+        },
+        requeueAfterMs: RECONFIGURE_POLL_MS,
+      };
+    }
     // (b) restart a pod still running with the certificate before its renewal
     const marks = await this.restartMarks(owner);
     for (const { entry } of nodes) {
@@ -1158,14 +1210,14 @@ export class Reconciler {
           Date.parse(new X509Certificate(b.entry.cert).validTo),
       );
     const first = due[0];
-    if (first === undefined)
-      return {
-        status: {
-          phase: 'Idle',
-          publishedSequence: inForce.sequence,
-          message: 'the membership matches the spec; no certificate is due',
-        },
-      };
+    const idle: Reconfigured = {
+      status: {
+        phase: 'Idle',
+        publishedSequence: inForce.sequence,
+        message: 'the membership matches the spec; no certificate is due',
+      },
+    };
+    if (first === undefined && caStep === undefined) return idle;
     // (c) every pod ready and caught up before the next one (a learner still catching up, e.g.
     // of a scale that is stuck, does not count: it holds no quorum, and must not hold renewals)
     const settling = nodes.filter(({ entry }) => !('learner' in entry && entry.learner === true));
@@ -1189,12 +1241,34 @@ export class Reconciler {
       if (h + CATCH_UP_MARGIN_BLOCKS < top)
         return wait(entry.name, `renewals wait for it to catch up: height ${h} of ${top}`);
     }
-    // (d) renew the one closest to expiry, same key
+    // (d) a CA first: node certificates renewed under a CA near its end would end with it
+    const spec = network.spec;
+    if (caStep?.kind === 'drop-old')
+      return {
+        op: 'set-org-cas',
+        label: `${caStep.org} (drop the CA certificate before its renewal)`,
+        change: { op: 'set-org-cas', org: caStep.org, caCerts: caStep.caCerts },
+      };
+    if (caStep?.kind === 'renew') {
+      const org = inForce.orgs.find((o) => o.name === caStep.org);
+      if (org === undefined) throw new Error(`internal: CA step for ${caStep.org}, not in the configuration`);
+      const renewed = await renewOrgCa({
+        ca: caStep.ca,
+        validityDays: spec?.certificates.caValidityDays ?? 3650,
+        now,
+      });
+      return {
+        op: 'set-org-cas',
+        label: `${caStep.org} (trust its renewed CA certificate beside the current one)`,
+        change: { op: 'set-org-cas', org: caStep.org, caCerts: [renewed, ...org.caCerts] },
+      };
+    }
+    if (first === undefined) return idle;
+    // renew the node certificate closest to expiry, same key
     const identity = identities.nodes.get(first.entry.name);
     const ca = identities.cas.get(first.entry.org);
     if (identity === undefined || ca === undefined)
       return wait(first.entry.name, 'no key or CA to renew its certificate with');
-    const spec = network.spec;
     const cert = await renewCert({
       ca,
       certPem: first.entry.cert,
@@ -1202,7 +1276,12 @@ export class Reconciler {
       validityDays: spec?.certificates.nodeValidityDays ?? 365,
       now,
     });
-    return { node: first.entry.name, cert };
+    return {
+      op: 'replace-cert',
+      node: first.entry.name,
+      label: first.entry.name,
+      change: { op: 'replace-cert', name: first.entry.name, cert },
+    };
   }
 
   /** Admin and client certificates are not in the configuration: due ones are simply reissued. */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { X509Certificate } from 'node:crypto';
 import { pino } from 'pino';
-import { approvalProblems, configUpdateProblems, parseNetworkFile } from '../../node/config/index.js';
+import { configTxProblems, parseNetworkFile } from '../../node/config/index.js';
 import type { Envelope, NetworkConfig } from '../../node/protocol/index.js';
 import { Controller } from '../../operator/controller.js';
 import { KubeClient, R } from '../../operator/kube.js';
@@ -22,8 +22,9 @@ import { ReplicaWatch } from './support/replica-watch.js';
  * year ahead). scaling.test.ts scales 4 -> 7 -> 4 on real nodes; the same order is checked here
  * on the double first, as the baseline the failure cases start from.
  *
- * The double checks every submitted update with the real rules (configUpdateProblems: one voting
- * change per update, learners first; approvalProblems: admin approvals under the admin policy),
+ * The double checks every submitted update with the real rules (configTxProblems, as orderers and
+ * peers do: one voting change per update, learners first, admin approvals under the admin policy,
+ * an organisation whose CA certificates change approving that itself, every certificate valid),
  * models a learner catching up block by block once its pod is Ready, and at each commit checks
  * the StatefulSets on the API server: an added node has no pod yet, a removed node still has one,
  * a promoted node has caught up.
@@ -94,7 +95,11 @@ class FakeLedger implements LedgerAdmin {
   /** The next `reads` reads of the configuration answer `config` (nodes behind the network). */
   stale: { config: NetworkConfig; reads: number } | undefined;
 
-  constructor(genesis: NetworkConfig) {
+  constructor(
+    genesis: NetworkConfig,
+    /** The LedgerNetwork whose ledger this is. */
+    readonly network = NAME,
+  ) {
     this.config = genesis;
     this.history.push(genesis);
   }
@@ -122,7 +127,7 @@ class FakeLedger implements LedgerAdmin {
 
   /** At each renewal: every pod Ready (the quorum whole), and the previous node's pod restarted. */
   async checkRenewal(name: string): Promise<void> {
-    const pods = await client.list<any>(R.pods, NS, `ledger.chainnode.dev/network=${NAME}`);
+    const pods = await client.list<any>(R.pods, NS, `ledger.chainnode.dev/network=${this.network}`);
     const notReady = pods.items.filter(
       (p: any) => !p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
     );
@@ -141,10 +146,7 @@ class FakeLedger implements LedgerAdmin {
   async submitConfig(envelope: Envelope): Promise<SubmitOutcome> {
     if (envelope.payload.type !== 'config') throw new Error('not a config transaction');
     const next = envelope.payload.config;
-    const problems = [
-      ...approvalProblems(envelope, this.config, this.config.policies.admin, now()),
-      ...configUpdateProblems(this.config, next, now()),
-    ];
+    const problems = configTxProblems(envelope, this.config, now());
     if (this.refuseNext) {
       this.refuseNext = false;
       problems.push('refused by the test');
@@ -154,7 +156,7 @@ class FakeLedger implements LedgerAdmin {
       return { validation: 'BAD_CONFIG_UPDATE' };
     }
     // No update is submitted while an orderer StatefulSet still rolls its pods.
-    const sets = await client.list<any>(R.statefulSets, NS, `ledger.chainnode.dev/network=${NAME}`);
+    const sets = await client.list<any>(R.statefulSets, NS, `ledger.chainnode.dev/network=${this.network}`);
     for (const set of sets.items) {
       const rolling = set.metadata.name.endsWith('-orderer') ? rolloutInProgress(set) : undefined;
       if (rolling !== undefined) violations.push(`an update submitted during a rollout: ${rolling}`);
@@ -184,6 +186,11 @@ class FakeLedger implements LedgerAdmin {
       what = `renew ${n.name}`;
       await this.checkRenewal(n.name);
     }
+    for (const org of next.orgs) {
+      const old = this.config.orgs.find((o) => o.name === org.name);
+      if (old !== undefined && JSON.stringify(old.caCerts) !== JSON.stringify(org.caCerts))
+        what = `cas ${org.name} ${org.caCerts.length}`;
+    }
     for (const name of before.keys()) {
       if (after.has(name)) continue;
       what = `remove ${name}`;
@@ -205,6 +212,9 @@ class FakeLedger implements LedgerAdmin {
 }
 
 let ledger: FakeLedger | undefined;
+/** The ledger of the second network, whose CAs are renewed (ROLL). */
+let rollLedger: FakeLedger | undefined;
+const ROLL = 'roll';
 
 async function networkStatus(): Promise<any> {
   return (await client.get<any>(R.ledgerNetworks, NS, NAME)).status ?? {};
@@ -253,9 +263,10 @@ beforeAll(async () => {
     event: () => Promise.resolve(),
     nodeStatus: () => Promise.reject(new Error('no node API in this test')),
     now,
-    ledgerAdmin: () => {
-      if (ledger === undefined) throw new Error('the ledger is not up yet');
-      return ledger;
+    ledgerAdmin: (access) => {
+      const l = access.known.networkId === NAME ? ledger : rollLedger;
+      if (l === undefined) throw new Error(`the ledger of ${access.known.networkId} is not up yet`);
+      return l;
     },
   });
   controller = new Controller(client, reconciler, { namespaces: [NS] }, metrics, log);
@@ -577,4 +588,93 @@ describe('reconfiguration failure cases, on a ledger test double', () => {
     });
     await writeConfigUpdates(client, owner, data, newer);
   });
+
+  it(
+    'renews an organisation CA before expiry with its key and name: trusts [renewed, old], stores it in its Secret in place, trusts [renewed]; node certificates follow under it',
+    async () => {
+      // A network of 30-day certificates (a CA of 3650 days would need the clock years ahead,
+      // where every node certificate would have expired).
+      await cp.kubectl(
+        ['apply', '-n', NS, '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'ledger.chainnode.dev/v1alpha1',
+          kind: 'LedgerNetwork',
+          metadata: { name: ROLL },
+          spec: {
+            orderers: { count: 1 },
+            organisations: [
+              { name: 'org1', peers: 1 },
+              { name: 'org2', peers: 1 },
+            ],
+            storage: { mode: 'external', externalSecretRef: { name: 'db' } },
+            certificates: { caValidityDays: 30, nodeValidityDays: 30 },
+          },
+        }),
+      );
+      const cm = await until(
+        () => client.getOrUndefined<any>(R.configMaps, NS, `${ROLL}-network`),
+        (c) => c !== undefined,
+        'genesis ConfigMap of the second network',
+      );
+      const genesis = parseNetworkFile(cm.data['network.yaml'], 'network.yaml', now()).config;
+      const l = new FakeLedger(genesis, ROLL);
+      rollLedger = l;
+      const rollStatus = async () => (await client.get<any>(R.ledgerNetworks, NS, ROLL)).status ?? {};
+      await until(rollStatus, (s) => s.phase === 'Ready', 'the second network Ready');
+      const caSecret = async (org: string) => {
+        const sec = await client.get<any>(R.secrets, NS, `${ROLL}-${org}-ca`);
+        return {
+          uid: sec.metadata.uid as string,
+          cert: Buffer.from(sec.data['cert.pem'], 'base64').toString(),
+          key: Buffer.from(sec.data['key.pem'], 'base64').toString(),
+        };
+      };
+      const before = { org1: await caSecret('org1'), org2: await caSecret('org2') };
+      const nodes = [...genesis.orderers, ...genesis.peers].map((n) => n.name as string);
+
+      // 21 of 30 days later: every CA and node certificate has less than a third left.
+      clockOffsetMs += 21 * 24 * 3600 * 1000;
+      await client.mergePatch(R.ledgerNetworks, NS, ROLL, {
+        metadata: { annotations: { 'test/nudge': '1' } },
+      });
+      await until(
+        () => Promise.resolve(l.renewed.length),
+        (n) => n === nodes.length,
+        'every node of the second network renewed',
+      );
+      await until(
+        rollStatus,
+        (s) => s.phase === 'Ready' && s.reconfiguration?.phase === 'Idle',
+        'the second network Ready and idle after the renewals',
+      );
+      expect(violations).toEqual([]);
+      // Each CA in two updates, one organisation after the other, before any node certificate.
+      expect(l.submitted).toEqual([
+        'cas org1 2',
+        'cas org1 1',
+        'cas org2 2',
+        'cas org2 1',
+        ...l.renewed.map((n) => `renew ${n}`),
+      ]);
+      expect([...l.renewed].sort()).toEqual([...nodes].sort());
+      for (const org of ['org1', 'org2'] as const) {
+        const after = await caSecret(org);
+        const trusted = l.config.orgs.find((o) => o.name === org)?.caCerts;
+        // The Secret holds the one certificate the configuration trusts: renewed, in place.
+        expect(trusted).toEqual([after.cert]);
+        expect(after.uid).toBe(before[org].uid);
+        expect(after.key).toBe(before[org].key);
+        expect(after.cert).not.toBe(before[org].cert);
+        const [was, is] = [new X509Certificate(before[org].cert), new X509Certificate(after.cert)];
+        expect(is.subject).toBe(was.subject);
+        expect(is.publicKey.equals(was.publicKey)).toBe(true);
+        expect(Date.parse(is.validTo)).toBeGreaterThan(Date.parse(was.validTo));
+      }
+      // The renewed node certificates were issued under the renewed CA: they outlive the old one.
+      const oldCaEnd = Date.parse(new X509Certificate(before.org1.cert).validTo);
+      for (const n of [...l.config.orderers, ...l.config.peers])
+        expect(Date.parse(new X509Certificate(n.cert).validTo)).toBeGreaterThan(oldCaEnd);
+    },
+    WAIT_MS,
+  );
 });
