@@ -65,6 +65,12 @@ const NS = 'scaling';
 const NAME = 'grow';
 const LABEL = `ledger.chainnode.dev/network=${NAME}`;
 const WAIT_MS = 120_000;
+/**
+ * Bound on one scale (4 -> 7 or 7 -> 4): every step waits for the roll of the group it resized
+ * (each of its pods restarted one at a time, a node process start each), which on a loaded
+ * 2-core machine took over 120 s. A bound, never a timing assertion.
+ */
+const SCALE_WAIT_MS = 360_000;
 
 let cp: ControlPlane;
 let client: KubeClient;
@@ -518,6 +524,7 @@ describe('scaling orderers through config transactions, on running nodes', () =>
         networkStatus,
         (s) => s.phase === 'Ready' && s.readyOrderers === 7 && s.reconfiguration?.phase === 'Idle',
         'Ready at 7',
+        SCALE_WAIT_MS,
       );
       const at7 = await httpsLedgerAdmin(ledgerAccess()).currentConfig();
       expect(at7.orderers.map((o) => `${o.name}${o.learner === true ? ' (learner)' : ''}`)).toEqual([
@@ -543,6 +550,7 @@ describe('scaling orderers through config transactions, on running nodes', () =>
           s.desiredOrderers === 4 &&
           s.reconfiguration?.phase === 'Idle',
         'Ready at 4 again',
+        SCALE_WAIT_MS,
       );
       await until(
         () => Promise.resolve(timeline.filter((e) => e.kind === 'sts').length),
@@ -668,6 +676,6 @@ describe('scaling orderers through config transactions, on running nodes', () =>
         await db.end();
       }
     },
-    4 * WAIT_MS,
+    2 * SCALE_WAIT_MS + 4 * WAIT_MS,
   );
 });
