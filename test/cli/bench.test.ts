@@ -156,7 +156,7 @@ describe('chainnode bench', () => {
     const policy = await runChainnode(['bench', '--policy', 'XOR(org1)']);
     expect(policy.code).toBe(1);
     expect(policy.stderr.trim()).toBe(
-      'chainnode: invalid policy "XOR(org1)" at character 5: unknown policy operator XOR (AND, OR, OutOf)',
+      'chainnode: invalid policy "XOR(org1)" at character 4: unknown policy operator XOR (use AND, OR or OutOf)',
     );
     const contract = await runChainnode(['bench', '--contract', 'nope']);
     expect(contract.code).toBe(1);
