@@ -18,6 +18,7 @@ import {
   type DatabaseHandle,
 } from '../ledger/index.js';
 import {
+  blockHash,
   ValidationCode,
   type Block,
   type CommitCertificate,
@@ -363,6 +364,40 @@ export class ChainNode {
       validationCodes: codes,
       commitCertificate: certificate,
     });
+    this.committed(block, codes, certificate, nextConfig);
+    return this.head;
+  }
+
+  /**
+   * A block whose commit this process did not see succeed (the database's answer was lost) but
+   * which the store holds, with the same hash: takes it as committed, with the stored codes,
+   * as commitBlock would have; returns the stored codes. Throws if the store holds another block
+   * at that height.
+   */
+  async adoptStoredBlock(
+    block: Block,
+    certificate: CommitCertificate,
+    nextConfig: (codes: readonly number[]) => NetworkConfig | undefined,
+  ): Promise<readonly number[]> {
+    const height = block.header.height;
+    const stored = await this.store.getBlock(height);
+    const hash = blockHash(block.header);
+    if (stored === null || stored.hash !== hash) {
+      throw new Error(
+        `block ${height} in the store is ${stored === null ? 'missing' : `${stored.hash}, not ${hash}`}`,
+      );
+    }
+    this.head = { height, hash };
+    this.committed(block, stored.validationCodes, certificate, nextConfig(stored.validationCodes));
+    return stored.validationCodes;
+  }
+
+  private committed(
+    block: Block,
+    codes: readonly number[],
+    certificate: CommitCertificate,
+    nextConfig: NetworkConfig | undefined,
+  ): void {
     if (block.transactions.some((e) => e.payload.type === 'config')) this.epochSince = block.header.height;
     if (nextConfig !== undefined && nextConfig.sequence !== this.configInForce.sequence) {
       this.configInForce = nextConfig;
@@ -379,7 +414,6 @@ export class ChainNode {
     this.delivery.committed(block, certificate);
     this.broadcastStatus();
     this.events.emit('block', { block, codes } satisfies CommittedBlock);
-    return this.head;
   }
 
   /**

@@ -487,16 +487,34 @@ export class OrdererRole {
     const height = block.header.height;
     let failedBefore = false;
     await this.retrying(`store block ${height}`, async () => {
-      // A commit whose answer was lost may have happened: then the store refuses a second
-      // one, and nothing but a restart (which reloads the head) can go on.
+      const update = configAfter(this.node.config, block);
+      // A replayed config transaction is stored as DUPLICATE_TXID and, as on peers, not applied.
+      const configIndex = block.transactions.findIndex((e) => e.payload.type === 'config');
+      const nextConfig = (codes: readonly number[]) =>
+        update !== null && codes[configIndex] === ValidationCode.VALID ? update.config : undefined;
+      // A commit whose answer was lost (the connection dropped after COMMIT) may have happened:
+      // then the store holds this very block, and the node takes it as committed.
       if (failedBefore) {
         const stored = await this.node.store.head();
         if (stored !== null && stored.height >= height) {
-          throw new FatalStoreError(`block ${height} is stored but this process did not see it commit`);
+          try {
+            await this.node.adoptStoredBlock(block, certificate, nextConfig);
+          } catch (e) {
+            throw new FatalStoreError(
+              `block ${height} is stored but is not the block this orderer committed`,
+              {
+                cause: e,
+              },
+            );
+          }
+          this.node.logger.warn(
+            { height },
+            'a commit whose answer was lost had succeeded: block taken as stored',
+          );
+          return;
         }
       }
       failedBefore = true;
-      const update = configAfter(this.node.config, block);
       if (update !== null && update.problems.length > 0) {
         // Orderers order only config updates that pass these checks, so this means a faulty
         // quorum or diverging code: record it as peers would, and keep the configuration.
@@ -506,10 +524,7 @@ export class OrdererRole {
         );
       }
       const codes = await this.orderingCodes(block, update);
-      // A replayed config transaction is stored as DUPLICATE_TXID and, as on peers, not applied.
-      const configIndex = block.transactions.findIndex((e) => e.payload.type === 'config');
-      const applies = update !== null && codes[configIndex] === ValidationCode.VALID;
-      await this.node.commitBlock(block, codes, certificate, applies ? update.config : undefined);
+      await this.node.commitBlock(block, codes, certificate, nextConfig(codes));
     });
   }
 

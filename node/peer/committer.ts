@@ -7,6 +7,7 @@ import {
   ValidationCode,
   type Block,
   type CommitCertificate,
+  type NetworkConfig,
 } from '../protocol/index.js';
 import type { PeerIdentity } from '../transport/index.js';
 import { prefetchValidationContext } from './prefetch.js';
@@ -147,19 +148,45 @@ export class Committer extends EventEmitter {
     for (const [txIndex, problems] of configProblems) {
       this.node.logger.warn({ height, txIndex, problems }, 'a config update was refused (BAD_CONFIG_UPDATE)');
     }
-    await this.node.commitBlock(block, codes, certificate as CommitCertificate, config);
-    this.updateCache(block, codes);
+    const committed = await this.commit(block, codes, certificate as CommitCertificate, config);
+    this.updateCache(block, committed);
     this.armStallTimer();
-    this.emit('block', { block, codes } satisfies CommittedBlockEvent);
+    this.emit('block', { block, codes: committed } satisfies CommittedBlockEvent);
     block.transactions.forEach((e, txIndex) => {
       this.emit(`tx:${e.payload.txId}`, {
         txId: e.payload.txId,
-        code: codes[txIndex] ?? -1,
+        code: committed[txIndex] ?? -1,
         height,
         txIndex,
       } satisfies TransactionOutcome);
     });
     if (height >= this.requestedUpTo) this.follow(from);
+  }
+
+  /**
+   * Commits the block; if the database's answer was lost after it committed (the store then
+   * holds this very block), takes the stored block as committed instead of failing for good
+   * (every later attempt would be refused as a second block at that height).
+   */
+  private async commit(
+    block: Block,
+    codes: readonly number[],
+    certificate: CommitCertificate,
+    config: NetworkConfig,
+  ): Promise<readonly number[]> {
+    try {
+      await this.node.commitBlock(block, codes, certificate, config);
+      return codes;
+    } catch (e) {
+      const stored = await this.node.store.head();
+      if (stored === null || stored.height < block.header.height) throw e;
+      const adopted = await this.node.adoptStoredBlock(block, certificate, () => config);
+      this.node.logger.warn(
+        { height: block.header.height, err: e },
+        'a commit whose answer was lost had succeeded: block taken as stored',
+      );
+      return adopted;
+    }
   }
 
   private problemWith(
